@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
 
 __all__ = ["soft_threshold_scalar", "soft_threshold_rows", "soft_threshold_elementwise", "add_soft_threshold_rows"]
 

@@ -275,7 +275,8 @@ class LowRankSparseProblem:
 
     def phi(self) -> float:
         r""":math:`\phi(D) = \lambda_3(\|D_1\|_F^2 + \|D_2\|_F^2)`."""
-        return self.lam3 * (float(np.sum(self.D1.astype(np.float64) ** 2)) + float(np.sum(self.D2.astype(np.float64) ** 2)))
+        sq = sum(float(np.sum(d.astype(np.float64) ** 2)) for d in (self.D1, self.D2))
+        return self.lam3 * sq
 
     # ---------------------------------------------------------------- objectives
     def penalty(self, Z: np.ndarray) -> float:
