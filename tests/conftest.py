@@ -1,0 +1,43 @@
+"""Shared fixtures: paths to ../shared (skipped with a reason where absent) and real image patches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
+DEMO_DIR = REPO / "llrr" / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the calling test with the reason."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"needs {p} (../shared is not present on this machine; CI has it)")
+    return p
+
+
+def load_grey(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), dtype=np.float64)
+
+
+@pytest.fixture(scope="session")
+def demo_ir() -> np.ndarray:
+    return load_grey(DEMO_DIR / "demo_ir.png")
+
+
+@pytest.fixture(scope="session")
+def demo_vi() -> np.ndarray:
+    return load_grey(DEMO_DIR / "demo_vi.png")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)

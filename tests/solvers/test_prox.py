@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from solvers import L1Prox, NuclearProx, soft_threshold, soft_threshold_numpy, svt
+
+floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+
+
+def definition(x, theta):
+    return np.sign(x) * np.maximum(np.abs(x) - theta, 0)
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("theta", [0.0, 0.3, 2.5, -0.7])
+def test_soft_threshold_equals_definition(rng, engine, dtype, theta):
+    x = (3 * rng.standard_normal((37, 53))).astype(dtype)
+    x[0, :5] = 0.0
+    out = soft_threshold(x, theta, engine=engine)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, definition(x, dtype(theta)))
+
+
+def test_known_values():
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(soft_threshold(x, 1.0), [-1.0, 0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(soft_threshold(x, -0.5), [-2.5, -1.0, 0.0, 1.0, 2.5])
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 40)), elements=floats),
+       arrays(np.float32, 6, elements=st.floats(-5, 5, width=32)))
+@settings(max_examples=60, deadline=None)
+def test_numba_equals_numpy_per_row(x, theta):
+    t = theta[: x.shape[0]]
+    a = soft_threshold(x, t, engine="numba")
+    b = soft_threshold_numpy(x, t)
+    np.testing.assert_array_equal(a, b)
+    # in place
+    y = x.copy()
+    soft_threshold(y, t[:, None], out=y)
+    np.testing.assert_array_equal(y, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_and_noncontiguous(rng, dtype):
+    x = rng.standard_normal((20, 30)).astype(dtype)
+    th = rng.uniform(-1, 1, (20, 30)).astype(dtype)
+    np.testing.assert_array_equal(soft_threshold(x, th), definition(x, th))
+    view = x[:, ::3]
+    np.testing.assert_array_equal(soft_threshold(view, 0.4), definition(view, dtype(0.4)))
+    np.testing.assert_array_equal(soft_threshold(view, th[:, 0]), definition(view, th[:, :1]))
+
+
+def test_nan_propagates_like_numpy():
+    x = np.array([np.nan, 1.0, -1.0])
+    np.testing.assert_array_equal(np.isnan(soft_threshold(x, 0.5)), [True, False, False])
+
+
+def test_soft_threshold_is_the_prox(rng):
+    """No random perturbation lowers 1/2||u - x||^2 + theta||u||_1 below the prox point."""
+    x = rng.standard_normal(200)
+    theta = 0.4
+    p = soft_threshold(x, theta)
+
+    def f(u):
+        return 0.5 * np.sum((u - x) ** 2) + theta * np.abs(u).sum()
+
+    best = f(p)
+    for _ in range(300):
+        assert f(p + 1e-3 * rng.standard_normal(200)) >= best - 1e-12
+        assert f(p + rng.standard_normal(200)) >= best - 1e-12
+
+
+@pytest.mark.parametrize("method", ["svd", "gram"])
+@pytest.mark.parametrize("shape", [(6, 200), (200, 6), (12, 15)])
+def test_svt_is_the_prox_of_the_nuclear_norm(rng, method, shape):
+    M = rng.standard_normal(shape)
+    tau = 3.0
+    P, rank = svt(M, tau, method=method, return_rank=True)
+    s = np.linalg.svd(M, compute_uv=False)
+    assert rank == np.count_nonzero(s > tau)
+    np.testing.assert_allclose(np.linalg.svd(P, compute_uv=False)[:rank], s[:rank] - tau, rtol=1e-9)
+
+    def f(U):
+        return 0.5 * np.sum((U - M) ** 2) + tau * np.linalg.svd(U, compute_uv=False).sum()
+
+    best = f(P)
+    for _ in range(50):
+        assert f(P + 1e-3 * rng.standard_normal(shape)) >= best - 1e-10
+
+
+def test_svt_gram_equals_svd(rng):
+    M = rng.standard_normal((64, 5000)) @ np.diag(np.linspace(0, 1, 5000))
+    np.testing.assert_allclose(svt(M, 2.0, method="gram"), svt(M, 2.0, method="svd"), atol=1e-9)
+    M32 = M.astype(np.float32)
+    assert svt(M32, 2.0).dtype == np.float32
+
+
+def test_prox_objects(rng):
+    x = rng.standard_normal((5, 7))
+    l1 = L1Prox(0.5)
+    assert l1(x) == pytest.approx(0.5 * np.abs(x).sum())
+    np.testing.assert_array_equal(l1.prox(x, 2.0), definition(x, 1.0))
+    nuc = NuclearProx(0.5)
+    assert nuc(x) == pytest.approx(0.5 * np.linalg.svd(x, compute_uv=False).sum())
+    np.testing.assert_allclose(nuc.prox(x, 2.0), svt(x, 1.0))
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="theta must be a scalar, one value per row"):
+        soft_threshold(np.zeros((3, 4)), np.zeros(5))
+    with pytest.raises(ValueError, match="engine"):
+        soft_threshold(np.zeros(3), 0.1, engine="cuda")
+    with pytest.raises(ValueError, match="out must have"):
+        soft_threshold(np.zeros(3), 0.1, out=np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="tau"):
+        svt(np.eye(3), -1.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        soft_threshold(np.zeros(3), np.nan)
