@@ -84,8 +84,9 @@ class IterativeSolver:
     """Base class: holds the state, runs the loop, records the history.
 
     Subclasses implement :meth:`_initial` (the starting Z), :meth:`_iterate` (one update of ``self.Z``, returning
-    the previous iterate as an array that does not share memory with the new one) and :meth:`_objective`; they may
-    add history fields through :meth:`_extra_history`.
+    the previous iterate as an array that does not share memory with the new one, or the relative change as a float
+    when the update measures it more cheaply, NaN for a non-finite iterate) and :meth:`_objective`; they may add
+    history fields through :meth:`_extra_history`.
 
     Parameters
     ----------
@@ -160,16 +161,21 @@ class IterativeSolver:
         """Perform one iteration; return the relative change of Z. Raises on NaN/Inf."""
         if self._t0 is None:
             self._t0 = time.perf_counter()
-        Z_prev = self._iterate()
+        prev = self._iterate()
         self.n_iter += 1
-        diff = float(np.linalg.norm((self.Z - Z_prev).ravel()))
-        if not np.isfinite(diff) or not np.isfinite(self.Z).all():
+        if isinstance(prev, np.ndarray):
+            diff = float(np.linalg.norm((self.Z - prev).ravel()))
+            finite = np.isfinite(diff) and np.isfinite(self.Z).all()
+            rel = diff / max(float(np.linalg.norm(prev.ravel())), _TINY) if finite else np.nan
+        else:  # the subclass measured the relative change itself (NaN if the iterate is not finite)
+            rel = float(prev)
+            finite = np.isfinite(rel)
+        if not finite:
             raise FloatingPointError(
                 f"{self.name}: the iterate became non-finite (NaN or Inf) at iteration {self.n_iter}; "
                 "the step is probably too large for the dictionaries (check mu against 1/lipschitz) or the input "
                 "holds extreme values"
             )
-        rel = diff / max(float(np.linalg.norm(Z_prev.ravel())), _TINY)
         self._last_rel = rel
         h = self._history
         h["rel_change"].append(rel)
