@@ -55,9 +55,9 @@ class CoordinateDescent(IterativeSolver):
     >>> import numpy as np
     >>> from solvers import LowRankSparseProblem, fista
     >>> rng = np.random.default_rng(0)
-    >>> D = rng.standard_normal((16, 32)); X = rng.standard_normal((16, 50))
-    >>> prob = LowRankSparseProblem(np.zeros((16, 0)), D, lam1=0.0, lam2=0.5)
-    >>> a = CoordinateDescent(X, prob, tol=1e-12, max_iter=1000).solve()
+    >>> D = rng.standard_normal((16, 24)); X = rng.standard_normal((16, 50))
+    >>> prob = LowRankSparseProblem(np.zeros((16, 0)), D, lam1=0.0, lam2=2.0)
+    >>> a = CoordinateDescent(X, prob, tol=1e-12, max_iter=5000).solve()
     >>> b = fista(X, prob, tol=1e-12, max_iter=20000)
     >>> bool(np.allclose(a.Z, b.Z, atol=1e-6))
     True
