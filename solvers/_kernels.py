@@ -105,3 +105,13 @@ def cd_sweep(G, Bt, theta, Zt, Rt, done, zsq, colobj, patch_tol):  # pragma: no 
             zsq[i] = s
             colobj[i] = o
     return dsq, prevsq
+
+
+@nb.njit(parallel=False, cache=True, nogil=True)
+def add_soft_threshold_rows_serial(y, b, theta, out):  # pragma: no cover - compiled
+    """Single-threaded :func:`add_soft_threshold_rows` (runs beside BLAS's own threads without contention)."""
+    m, n = y.shape
+    for i in range(m):
+        t = theta[i]
+        for j in range(n):
+            out[i, j] = _shrink(y[i, j] + b[i, j], t)
