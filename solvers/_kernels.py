@@ -115,3 +115,20 @@ def add_soft_threshold_rows_serial(y, b, theta, out):  # pragma: no cover - comp
         t = theta[i]
         for j in range(n):
             out[i, j] = _shrink(y[i, j] + b[i, j], t)
+
+
+@nb.njit(parallel=False, cache=True, nogil=True)
+def soft_threshold_scalar_serial(x, theta, out):  # pragma: no cover - compiled
+    """Single-threaded :func:`soft_threshold_scalar` for small arrays."""
+    for i in range(x.shape[0]):
+        out[i] = _shrink(x[i], theta)
+
+
+@nb.njit(parallel=False, cache=True, nogil=True)
+def soft_threshold_rows_serial(x, theta, out):  # pragma: no cover - compiled
+    """Single-threaded :func:`soft_threshold_rows` for small arrays."""
+    m, n = x.shape
+    for i in range(m):
+        t = theta[i]
+        for j in range(n):
+            out[i, j] = _shrink(x[i, j], t)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels
+from ._linalg import PARALLEL_MIN_SIZE
 from ._validation import check_array, check_scalar
 
 __all__ = [
@@ -109,12 +110,13 @@ def soft_threshold(x, theta, out: np.ndarray | None = None, *, engine: str = "nu
     kind, t = _theta_array(theta, x)
     if out is None:
         out = np.empty_like(x)
+    parallel = x.size >= PARALLEL_MIN_SIZE  # small arrays: one thread (see solvers._linalg.affine_threshold)
     if kind == "rows":
-        _kernels.soft_threshold_rows(x, t, out)
+        (_kernels.soft_threshold_rows if parallel else _kernels.soft_threshold_rows_serial)(x, t, out)
     elif x.flags.c_contiguous and out.flags.c_contiguous:
         xf, of = x.reshape(-1), out.reshape(-1)
         if kind == "scalar":
-            _kernels.soft_threshold_scalar(xf, t, of)
+            (_kernels.soft_threshold_scalar if parallel else _kernels.soft_threshold_scalar_serial)(xf, t, of)
         else:
             _kernels.soft_threshold_elementwise(xf, t.reshape(-1), of)
     else:  # non-contiguous views: the numpy reference
