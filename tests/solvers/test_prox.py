@@ -120,3 +120,19 @@ def test_bad_input():
         svt(np.eye(3), -1.0)
     with pytest.raises(ValueError, match="non-finite"):
         soft_threshold(np.zeros(3), np.nan)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_kernels_on_large_arrays(rng, dtype):
+    from solvers._linalg import PARALLEL_MIN_SIZE, affine_threshold
+
+    x = rng.standard_normal((128, PARALLEL_MIN_SIZE // 128 + 7)).astype(dtype)
+    assert x.size >= PARALLEL_MIN_SIZE
+    rows = rng.uniform(-0.5, 1.0, 128).astype(dtype)
+    np.testing.assert_array_equal(soft_threshold(x, 0.3), definition(x, dtype(0.3)))
+    np.testing.assert_array_equal(soft_threshold(x, rows), definition(x, rows[:, None]))
+    H = (0.01 * rng.standard_normal((128, 128))).astype(dtype)
+    out = np.empty_like(x)
+    affine_threshold(H, x, x, rows, out)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, definition(x + H @ x, rows[:, None]), atol=tol)
