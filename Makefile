@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m llrr.demo
+	$(BIN)/llrr decompose --out outputs/decomposition.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check llrr solvers unrolled tests benchmarks

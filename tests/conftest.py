@@ -41,3 +41,14 @@ def demo_vi() -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread():
+    """Speed of the suite only: the tests multiply small matrices, where OpenBLAS's threads cost more than they
+    give, and on a loaded 2-core machine their spin-waiting made some test files 10x slower (47 s vs 4.6 s).
+    Results do not depend on it; speed is measured in benchmarks/ with the default threading."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -1,0 +1,73 @@
+"""The benchmark problem of the foundation issue, built from the bundled demo image (no ../shared needed).
+
+8x8 patches at stride 1 of a 256x256 crop of the demo visible image scaled to [0, 1]: 62,001 patches; 128 atoms
+(the overcomplete 2-D DCT, :func:`solvers.dictionary.dct_atoms`); lambda 0.1. For the low-rank + sparse iteration
+the 32 lowest-frequency atoms form D1 and the other 96 D2; for the pure-sparse (Lasso) problem all 128 form D2.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from solvers import LowRankSparseProblem, extract_patches
+from solvers.dictionary import dct_atoms
+
+DEMO = Path(__file__).resolve().parents[1] / "llrr" / "data" / "demo_vi.png"
+N_ATOMS = 128
+N_LOW = 32
+LAM = 0.1
+PATCH = 8
+
+
+@cache
+def patches(dtype=np.float64) -> np.ndarray:
+    with Image.open(DEMO) as im:
+        img = np.asarray(im.convert("L"), dtype=np.float64)[:256, :256] / 255.0
+    return extract_patches(img, PATCH, 1).astype(dtype)
+
+
+@cache
+def low_rank_sparse_problem(dtype=np.float64) -> LowRankSparseProblem:
+    D = dct_atoms(PATCH * PATCH, N_ATOMS).astype(dtype)
+    return LowRankSparseProblem(D[:, :N_LOW], D[:, N_LOW:], lam1=LAM, lam2=LAM)
+
+
+@cache
+def lasso_problem(dtype=np.float64) -> LowRankSparseProblem:
+    D = dct_atoms(PATCH * PATCH, N_ATOMS).astype(dtype)
+    return LowRankSparseProblem(np.zeros((PATCH * PATCH, 0), dtype), D, lam1=0.0, lam2=LAM)
+
+
+def median_time(fn, repeat: int = 5) -> float:
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def machine() -> dict:
+    import platform
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
