@@ -7,6 +7,8 @@ and dictionary learning, all behind one template (:mod:`solvers.base`) and one r
 
 from .algorithm1 import Algorithm1, algorithm1
 from .base import ConvergenceWarning, IterativeSolver, SolverResult
+from .cd import CoordinateDescent, coordinate_descent
+from .convolutional import ConvAlgorithm1, ConvProblem, ConvSolverResult, conv_algorithm1, patch_dictionary_to_filters
 from .ista import FISTA, ISTA, fista, ista
 from .patches import extract_patches, fold_patches, n_patches, patch_positions
 from .problem import LowRankSparseProblem, power_iteration
@@ -16,6 +18,13 @@ __all__ = [
     "Algorithm1",
     "algorithm1",
     "ConvergenceWarning",
+    "CoordinateDescent",
+    "coordinate_descent",
+    "ConvAlgorithm1",
+    "ConvProblem",
+    "ConvSolverResult",
+    "conv_algorithm1",
+    "patch_dictionary_to_filters",
     "IterativeSolver",
     "SolverResult",
     "FISTA",
