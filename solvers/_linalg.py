@@ -6,10 +6,10 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["affine_threshold", "PARALLEL_MIN_SIZE"]
+__all__ = ["affine_threshold", "SMALL"]
 
-# Below this many entries the threshold runs on one thread (see affine_threshold's Notes).
-PARALLEL_MIN_SIZE = 1 << 20
+# Arrays with fewer entries are thresholded by numpy: starting the parallel kernel costs more than the work.
+SMALL = 1 << 14
 
 
 def affine_threshold(H, Z, B, theta, out) -> np.ndarray:
@@ -23,13 +23,13 @@ def affine_threshold(H, Z, B, theta, out) -> np.ndarray:
     Notes
     -----
     Column-blocked variants (product and threshold of one cache-sized block at a time) were measured slower here:
-    numpy's matmul does not hand strided column blocks to BLAS. Small arrays use the single-threaded kernel: right
-    after a BLAS call, OpenBLAS's worker threads still spin, and numba's parallel threads fighting them made a
-    64 x 2000 step about 100x slower on 2 cores.
+    numpy's matmul does not hand strided column blocks to BLAS. Right after the BLAS call numba's threads must not
+    fight OpenBLAS's: see the threading note in :mod:`solvers._kernels`.
     """
     np.matmul(H, Z, out=out)
-    if out.size >= PARALLEL_MIN_SIZE:
+    if out.size >= SMALL:
         _kernels.add_soft_threshold_rows(out, B, theta, out)
-    else:
-        _kernels.add_soft_threshold_rows_serial(out, B, theta, out)
+    else:  # launching threads costs more than the work
+        out += B
+        out[...] = np.sign(out) * np.maximum(np.abs(out) - theta[:, None], out.dtype.type(0))
     return out

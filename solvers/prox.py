@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels
-from ._linalg import PARALLEL_MIN_SIZE
+from ._linalg import SMALL
 from ._validation import check_array, check_scalar
 
 __all__ = [
@@ -77,7 +77,8 @@ def soft_threshold(x, theta, out: np.ndarray | None = None, *, engine: str = "nu
     out : ndarray, optional
         Output array of ``x``'s shape and dtype; ``out=x`` works in place.
     engine : {"numba", "numpy"}
-        The parallel numba kernel (default) or the numpy reference. They agree exactly.
+        The parallel numba kernel (default; arrays under 16,384 entries go to numpy, whose start-up is cheaper) or
+        the numpy reference. They agree exactly.
 
     Returns
     -------
@@ -105,18 +106,17 @@ def soft_threshold(x, theta, out: np.ndarray | None = None, *, engine: str = "nu
         if not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype:
             got = (getattr(out, "shape", None), getattr(out, "dtype", None))
             raise ValueError(f"out must have x's shape {x.shape} and dtype {x.dtype}, got {got}")
-    if engine == "numpy":
+    if engine == "numpy" or x.size < SMALL:  # small arrays: the kernel's start-up costs more than the work
         return soft_threshold_numpy(x, theta, out)
     kind, t = _theta_array(theta, x)
     if out is None:
         out = np.empty_like(x)
-    parallel = x.size >= PARALLEL_MIN_SIZE  # small arrays: one thread (see solvers._linalg.affine_threshold)
     if kind == "rows":
-        (_kernels.soft_threshold_rows if parallel else _kernels.soft_threshold_rows_serial)(x, t, out)
+        _kernels.soft_threshold_rows(x, t, out)
     elif x.flags.c_contiguous and out.flags.c_contiguous:
         xf, of = x.reshape(-1), out.reshape(-1)
         if kind == "scalar":
-            (_kernels.soft_threshold_scalar if parallel else _kernels.soft_threshold_scalar_serial)(xf, t, of)
+            _kernels.soft_threshold_scalar(xf, t, of)
         else:
             _kernels.soft_threshold_elementwise(xf, t.reshape(-1), of)
     else:  # non-contiguous views: the numpy reference

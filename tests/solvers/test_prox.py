@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from solvers import L1Prox, NuclearProx, soft_threshold, soft_threshold_numpy, svt
+from solvers import L1Prox, NuclearProx, _kernels, soft_threshold, soft_threshold_numpy, svt
 
 floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 
@@ -17,7 +17,7 @@ def definition(x, theta):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("theta", [0.0, 0.3, 2.5, -0.7])
 def test_soft_threshold_equals_definition(rng, engine, dtype, theta):
-    x = (3 * rng.standard_normal((37, 53))).astype(dtype)
+    x = (3 * rng.standard_normal((137, 153))).astype(dtype)  # above the size at which numba takes over
     x[0, :5] = 0.0
     out = soft_threshold(x, theta, engine=engine)
     assert out.dtype == dtype
@@ -33,30 +33,43 @@ def test_known_values():
 @given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 40)), elements=floats),
        arrays(np.float32, 6, elements=st.floats(-5, 5, width=32)))
 @settings(max_examples=60, deadline=None)
-def test_numba_equals_numpy_per_row(x, theta):
+def test_numba_kernels_equal_numpy(x, theta):
     t = theta[: x.shape[0]]
-    a = soft_threshold(x, t, engine="numba")
     b = soft_threshold_numpy(x, t)
+    a = np.empty_like(x)
+    _kernels.soft_threshold_rows(x, t, a)
     np.testing.assert_array_equal(a, b)
-    # in place
-    y = x.copy()
-    soft_threshold(y, t[:, None], out=y)
+    y = x.copy()  # in place
+    _kernels.soft_threshold_rows(y, t, y)
     np.testing.assert_array_equal(y, b)
+    flat = np.empty(x.size, x.dtype)
+    _kernels.soft_threshold_scalar(x.ravel(), t[0], flat)
+    np.testing.assert_array_equal(flat, soft_threshold_numpy(x.ravel(), t[0]))
+    _kernels.soft_threshold_elementwise(x.ravel(), np.resize(t, x.size), flat)
+    np.testing.assert_array_equal(flat, soft_threshold_numpy(x.ravel(), np.resize(t, x.size)))
+    z = np.full_like(x, 0.25)
+    _kernels.add_soft_threshold_rows(x, z, t, a)
+    np.testing.assert_array_equal(a, soft_threshold_numpy(x + z, t))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_elementwise_and_noncontiguous(rng, dtype):
-    x = rng.standard_normal((20, 30)).astype(dtype)
-    th = rng.uniform(-1, 1, (20, 30)).astype(dtype)
+    x = rng.standard_normal((200, 300)).astype(dtype)
+    th = rng.uniform(-1, 1, (200, 300)).astype(dtype)
     np.testing.assert_array_equal(soft_threshold(x, th), definition(x, th))
     view = x[:, ::3]
     np.testing.assert_array_equal(soft_threshold(view, 0.4), definition(view, dtype(0.4)))
     np.testing.assert_array_equal(soft_threshold(view, th[:, 0]), definition(view, th[:, :1]))
+    small = x[:3, :4]  # below the size threshold: the numpy path, same formula
+    np.testing.assert_array_equal(soft_threshold(small, 0.4), definition(small, dtype(0.4)))
 
 
 def test_nan_propagates_like_numpy():
     x = np.array([np.nan, 1.0, -1.0])
     np.testing.assert_array_equal(np.isnan(soft_threshold(x, 0.5)), [True, False, False])
+    out = np.empty_like(x)
+    _kernels.soft_threshold_scalar(x, 0.5, out)
+    np.testing.assert_array_equal(np.isnan(out), [True, False, False])
 
 
 def test_soft_threshold_is_the_prox(rng):
@@ -122,12 +135,12 @@ def test_bad_input():
         soft_threshold(np.zeros(3), np.nan)
 
 
+@pytest.mark.parametrize("n", [9001, 11])  # the parallel kernels and the small-array path
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_parallel_kernels_on_large_arrays(rng, dtype):
-    from solvers._linalg import PARALLEL_MIN_SIZE, affine_threshold
+def test_threshold_and_affine_threshold_paths(rng, dtype, n):
+    from solvers._linalg import affine_threshold
 
-    x = rng.standard_normal((128, PARALLEL_MIN_SIZE // 128 + 7)).astype(dtype)
-    assert x.size >= PARALLEL_MIN_SIZE
+    x = rng.standard_normal((128, n)).astype(dtype)
     rows = rng.uniform(-0.5, 1.0, 128).astype(dtype)
     np.testing.assert_array_equal(soft_threshold(x, 0.3), definition(x, dtype(0.3)))
     np.testing.assert_array_equal(soft_threshold(x, rows), definition(x, rows[:, None]))
