@@ -9,6 +9,7 @@ iteration cap is timed at the cap and marked "not reached".
 
 from __future__ import annotations
 
+import time
 import warnings
 from functools import cache
 
@@ -22,7 +23,7 @@ from solvers.cd import CoordinateDescent
 from ._setup import LAM, lasso_problem, patches
 
 REL = 1e-6
-CAP = {"cd": 500, "fista": 3000, "sporco_pgm": 3000, "sporco_admm": 3000}
+CAP = {"cd": 500, "fista": 2000, "sporco_pgm": 300, "sporco_admm": 300}
 
 
 @cache
@@ -83,27 +84,34 @@ def test_ours(benchmark, name):
     benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
 
 
-def _sporco(kind: str, k: int):
+def _sporco_run(kind: str, cap: int):
+    """One SPORCO run of ``cap`` iterations; returns (solver, set-up seconds)."""
     X, D = patches(), lasso_problem().D2
     if kind == "admm":
         from sporco.admm import bpdn
 
-        opt = bpdn.BPDN.Options({"Verbose": False, "MaxMainIter": k, "RelStopTol": 0.0, "AbsStopTol": 0.0,
+        opt = bpdn.BPDN.Options({"Verbose": False, "MaxMainIter": cap, "RelStopTol": 0.0, "AbsStopTol": 0.0,
                                  "AutoRho": {"Enabled": True}})
     else:
         from sporco.pgm import bpdn
 
-        opt = bpdn.BPDN.Options({"Verbose": False, "MaxMainIter": k, "RelStopTol": 0.0})
+        opt = bpdn.BPDN.Options({"Verbose": False, "MaxMainIter": cap, "RelStopTol": 0.0})
+    t0 = time.perf_counter()
     solver = bpdn.BPDN(D, X, LAM, opt)
+    setup = time.perf_counter() - t0
     solver.solve()
-    return solver
+    return solver, setup
 
 
 @pytest.mark.parametrize("kind", ["pgm", "admm"])
 def test_sporco(benchmark, kind):
+    """SPORCO's iterations cost 0.2-0.4 s here, so it runs once, to its cap, with its own per-iteration statistics:
+    the time to target is the set-up time plus SPORCO's cumulative solve time ("Time") at iteration k*. When the
+    target is not reached within the cap, the time of the whole run is reported: a lower bound."""
     cap = CAP[f"sporco_{kind}"]
-    calib = _sporco(kind, cap)
-    objs = np.asarray(calib.getitstat().ObjFun)
-    k = _first_reaching(objs) or cap
-    _record(benchmark, f"sporco {kind}.bpdn", k, float(objs[k - 1]))
-    benchmark.pedantic(_sporco, args=(kind, k), rounds=3, iterations=1)
+    solver, setup = benchmark.pedantic(_sporco_run, args=(kind, cap), rounds=1, iterations=1)
+    stats = solver.getitstat()
+    objs, times = np.asarray(stats.ObjFun), np.asarray(stats.Time)
+    k = _first_reaching(objs)
+    _record(benchmark, f"sporco {kind}.bpdn", k or cap, float(objs[(k or cap) - 1]))
+    benchmark.extra_info["time_to_target"] = setup + float(times[(k or cap) - 1])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 import numba as nb
+import numpy as np
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     nb.config.THREADING_LAYER = "workqueue"
@@ -118,3 +119,21 @@ def cd_sweep(G, Bt, theta, Zt, Rt, done, zsq, colobj, patch_tol):  # pragma: no 
             zsq[i] = s
             colobj[i] = o
     return dsq, prevsq
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def momentum(z_new, z_prev, beta, y):  # pragma: no cover - compiled
+    """FISTA's extrapolation ``y = z_new + beta (z_new - z_prev)`` in one pass (1-D contiguous arrays)."""
+    for i in nb.prange(z_new.shape[0]):
+        a = z_new[i]
+        y[i] = a + beta * (a - z_prev[i])
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def restart_inner(y, z_new, z_prev):  # pragma: no cover - compiled
+    """``<y - z_new, z_new - z_prev>`` accumulated in float64 without temporaries (1-D contiguous arrays)."""
+    acc = 0.0
+    for i in nb.prange(y.shape[0]):
+        a = z_new[i]
+        acc += (np.float64(y[i]) - a) * (np.float64(a) - z_prev[i])
+    return acc

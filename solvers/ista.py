@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _kernels
 from ._linalg import affine_threshold
 from ._validation import check_scalar
 from .base import IterativeSolver, SolverResult
@@ -131,15 +132,14 @@ class FISTA(ISTA):
         Z_prev = self.Z
         Z_new = self._prox_step(self._Y, self._buf)
         t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * self.t * self.t))
-        if self.restart and np.vdot(self._Y - Z_new, Z_new - Z_prev) > 0:
+        flat = (Z_new.reshape(-1), Z_prev.reshape(-1), self._Y.reshape(-1))
+        if self.restart and _kernels.restart_inner(flat[2], flat[0], flat[1]) > 0:
             t_new, beta = 1.0, 0.0
             self.n_restarts += 1
         else:
             beta = (self.t - 1.0) / t_new
-        # Y_{k+1} = Z_{k+1} + beta (Z_{k+1} - Z_k), written into the old Y buffer.
-        np.subtract(Z_new, Z_prev, out=self._Y)
-        self._Y *= self.dtype.type(beta)
-        self._Y += Z_new
+        # Y_{k+1} = Z_{k+1} + beta (Z_{k+1} - Z_k), written into the old Y buffer in one pass.
+        _kernels.momentum(flat[0], flat[1], self.dtype.type(beta), flat[2])
         self.t = t_new
         self.Z, self._buf = Z_new, Z_prev
         return Z_prev

@@ -125,8 +125,11 @@ def soft_threshold(x, theta, out: np.ndarray | None = None, *, engine: str = "nu
 
 
 def _svd_wide_gram(M: np.ndarray):
-    """Left singular vectors and values of a wide matrix from the eigenpairs of M M^T (float64 inside)."""
-    G = M.astype(np.float64, copy=False) @ M.T.astype(np.float64, copy=False)
+    """Left singular vectors and values of a wide matrix from the eigenpairs of M M^T.
+
+    The Gram matrix is formed in M's dtype (one BLAS product, no copy of M) and decomposed in float64.
+    """
+    G = (M @ M.T).astype(np.float64)
     w, U = np.linalg.eigh(G)
     return U, np.sqrt(np.clip(w, 0.0, None))
 
