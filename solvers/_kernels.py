@@ -137,3 +137,17 @@ def restart_inner(y, z_new, z_prev):  # pragma: no cover - compiled
         a = z_new[i]
         acc += (np.float64(y[i]) - a) * (np.float64(a) - z_prev[i])
     return acc
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def change_norms(new, old):  # pragma: no cover - compiled
+    """``(||new - old||^2, ||old||^2)`` in float64 in one pass (1-D contiguous arrays); NaN/Inf in ``new`` makes
+    the first entry non-finite."""
+    d = 0.0
+    o = 0.0
+    for i in nb.prange(new.shape[0]):
+        b = np.float64(old[i])
+        a = np.float64(new[i]) - b
+        d += a * a
+        o += b * b
+    return d, o

@@ -17,12 +17,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kernels
+from ._linalg import SMALL
 from ._validation import check_int, check_scalar, common_float_dtype
 from .problem import LowRankSparseProblem
 
 __all__ = ["ConvergenceWarning", "SolverResult", "IterativeSolver"]
 
 _TINY = 1e-30
+
+
+def _change_norms(new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """Squared norms of ``new - old`` and of ``old`` (float64); the first is NaN/Inf if ``new`` is not finite."""
+    if (new.size >= SMALL and new.flags.c_contiguous and old.flags.c_contiguous and new.dtype == old.dtype
+            and new.shape == old.shape):
+        return _kernels.change_norms(new.reshape(-1), old.reshape(-1))
+    d = (new.astype(np.float64) - old).ravel()
+    o = old.astype(np.float64, copy=False).ravel()
+    return float(d @ d), float(o @ o)
 
 
 class ConvergenceWarning(UserWarning):
@@ -164,9 +176,9 @@ class IterativeSolver:
         prev = self._iterate()
         self.n_iter += 1
         if isinstance(prev, np.ndarray):
-            diff = float(np.linalg.norm((self.Z - prev).ravel()))
-            finite = np.isfinite(diff) and np.isfinite(self.Z).all()
-            rel = diff / max(float(np.linalg.norm(prev.ravel())), _TINY) if finite else np.nan
+            dsq, psq = _change_norms(self.Z, prev)
+            finite = bool(np.isfinite(dsq))
+            rel = float(np.sqrt(dsq)) / max(float(np.sqrt(psq)), _TINY) if finite else np.nan
         else:  # the subclass measured the relative change itself (NaN if the iterate is not finite)
             rel = float(prev)
             finite = np.isfinite(rel)
