@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from llrr.io import load_grey
 from solvers import LowRankSparseProblem, extract_patches
 from solvers.dictionary import dct_atoms
 
@@ -27,8 +27,7 @@ PATCH = 8
 
 @cache
 def patches(dtype=np.float64) -> np.ndarray:
-    with Image.open(DEMO) as im:
-        img = np.asarray(im.convert("L"), dtype=np.float64)[:256, :256] / 255.0
+    img = load_grey(DEMO)[:256, :256] / 255.0
     return extract_patches(img, PATCH, 1).astype(dtype)
 
 

@@ -15,10 +15,11 @@ What it minimises (documented and tested): the update is one proximal-gradient s
 since :math:`Z - \mu\nabla(\tfrac12\|X-DZ\|^2 + \tfrac{\lambda_3}{2\mu}\|Z\|^2) = \mu D^TX + ((1-\lambda_3)I -
 \mu D^TD)Z = B + HZ` and :math:`h_\theta` with :math:`\theta = \mu(\lambda_1;\lambda_2)` is
 :math:`\operatorname{prox}_{\mu(\lambda_1\|L\|_1 + \lambda_2\|S\|_1)}`. So its fixed points are the minimisers of G
-(:meth:`~solvers.problem.LowRankSparseProblem.algorithm1_objective`), it converges for
-:math:`\mu\|D\|_2^2 + \lambda_3 < 2`, and G never increases when :math:`\mu\|D\|_2^2 + \lambda_3 \le 1`. The "low-rank"
-block is thresholded with an l1 norm, not the nuclear norm of Eq. 2: L is sparse-coded like S, with its own weight.
-The nuclear-norm model is solved by :mod:`solvers.ista`, :mod:`solvers.admm` and :mod:`solvers.factored`.
+(:meth:`~solvers.problem.LowRankSparseProblem.algorithm1_objective`), and, as for any proximal-gradient step (the
+sufficient-decrease bound), G never increases and the iterates converge when :math:`\mu\|D\|_2^2 + \lambda_3 < 2`.
+The "low-rank" block is thresholded with an l1 norm, not the nuclear norm of Eq. 2: L is sparse-coded like S,
+with its own weight. The nuclear-norm model is solved by :mod:`solvers.ista`, :mod:`solvers.admm` and
+:mod:`solvers.factored`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class Algorithm1(IterativeSolver):
 
     def _setup(self):
         p = self.problem
+        if p.ridge:
+            raise ValueError(
+                f"Algorithm 1 takes its ridge from lam3 (H = (1 - lam3) I - mu D^T D); got a problem with ridge="
+                f"{p.ridge}: pass lam3 instead"
+            )
         self.mu = p.step
         K = p.n_atoms
         self.We = (self.mu * p.D.T).astype(self.dtype)

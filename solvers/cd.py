@@ -82,7 +82,7 @@ class CoordinateDescent(IterativeSolver):
             raise ValueError(f"dictionary atom {bad} is zero: coordinate descent needs non-zero atoms (or ridge > 0)")
         self.G = np.ascontiguousarray(G, dtype=self.dtype)
         self.Bt = np.ascontiguousarray((self.X.T @ p.D).astype(self.dtype))  # (n_patches, n_atoms): b = D^T x
-        self.theta = np.concatenate([np.full(p.n_low, p.lam1), np.full(p.n_sparse, p.lam2)]).astype(self.dtype)
+        self.theta = p.thresholds(1.0)
         self._half_xsq = 0.5 * float(np.vdot(self.X.astype(np.float64), self.X.astype(np.float64)))
 
     def _initial(self):

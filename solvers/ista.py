@@ -83,9 +83,10 @@ class ISTA(IterativeSolver):
             (1.0 - a * p.ridge) * np.eye(K) - a * p.gram.astype(np.float64), dtype=self.dtype
         )
         self.B = np.ascontiguousarray((a * p.D.T.astype(np.float64)).astype(self.dtype) @ self.X)
-        low = a * p.lam1 if p.low_rank_norm == "l1" else 0.0
-        self.theta = np.concatenate([np.full(p.n_low, low), np.full(p.n_sparse, a * p.lam2)]).astype(self.dtype)
+        self.theta = p.thresholds(a)
         self._nuclear = p.low_rank_norm == "nuclear" and p.n_low > 0
+        if self._nuclear:
+            self.theta[: p.n_low] = 0  # L gets singular value thresholding instead (theta 0 is the identity)
         self._buf = np.empty_like(self.B)
 
     def _prox_step(self, Y: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -85,7 +85,8 @@ def fold_patches(X, image_shape: tuple[int, int], size: int, stride: int = 1) ->
     """Image from a patch matrix, averaging the patches that overlap a pixel.
 
     The inverse of :func:`extract_patches`: ``fold_patches(extract_patches(img, s, t), img.shape, s, t)`` returns
-    ``img`` (exactly for integer-valued images, to rounding otherwise).
+    ``img`` exactly (sums are accumulated in float64 for float32 input and in ``np.longdouble`` for float64; on
+    platforms where long double is double, float64 round trips are exact to rounding).
 
     Parameters
     ----------
@@ -113,8 +114,11 @@ def fold_patches(X, image_shape: tuple[int, int], size: int, stride: int = 1) ->
             f"gives patch matrix shape {expected}"
         )
     P = X.reshape(size, size, len(rows), len(cols))
-    acc = np.zeros((h, w), dtype=X.dtype)
-    cnt = np.zeros((h, w), dtype=X.dtype)
+    # Accumulate in a wider type (float64 for float32 input, long double for float64): a sum of at most size**2
+    # copies of one value is then exact, so the round trip returns the image bit for bit.
+    acc_dtype = np.float64 if X.dtype == np.float32 else np.longdouble
+    acc = np.zeros((h, w), dtype=acc_dtype)
+    cnt = np.zeros((h, w), dtype=acc_dtype)
     # One vectorised scatter per offset inside the patch (size**2 of them), none per patch. Within one offset the
     # target pixels are distinct, so fancy-indexed += is exact.
     for u in range(size):
@@ -124,4 +128,4 @@ def fold_patches(X, image_shape: tuple[int, int], size: int, stride: int = 1) ->
             acc[idx] += P[u, v]
             cnt[idx] += 1
     acc /= cnt
-    return acc
+    return acc.astype(X.dtype)

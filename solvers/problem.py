@@ -245,7 +245,11 @@ class LowRankSparseProblem:
 
     # ---------------------------------------------------------------- smooth part
     def lipschitz(self) -> float:
-        r"""Lipschitz constant of the smooth part's gradient: :math:`\|D\|_2^2 + r` (power iteration)."""
+        r"""Lipschitz constant of the smooth part's gradient: :math:`\|D\|_2^2 + r` (power iteration).
+
+        Power iteration approaches :math:`\|D\|_2^2` from below; it stops at a relative change of 1e-10, so the
+        default steps ``1 / lipschitz()`` exceed the exact ``1 / Lip`` by at most about that much.
+        """
         if "lip" not in self._cache:
             self._cache["lip"] = power_iteration(self.D)
         return self._cache["lip"] + self.ridge
@@ -313,7 +317,10 @@ class LowRankSparseProblem:
         return self.lam1 * _nuclear(L) + self.lam2 * float(np.abs(S).sum(dtype=np.float64))
 
     def eq2(self, X: np.ndarray, L: np.ndarray, S: np.ndarray) -> float:
-        r"""Eq. 2 as printed: :math:`\|X - D_1L - D_2S\|_F^2 + \lambda_1\|L\|_* + \lambda_2\|S\|_1 + \lambda_3\phi`."""
+        r"""Eq. 2 as printed: :math:`\|X - D_1L - D_2S\|_F^2 + \lambda_1\|L\|_* + \lambda_2\|S\|_1 + \phi(D)`.
+
+        Here :math:`\phi(D) = \lambda_3(\|D_1\|_F^2 + \|D_2\|_F^2)` includes its weight, as in Eq. 5 (:meth:`phi`).
+        """
         R = (X - self.D1 @ L - self.D2 @ S).astype(np.float64, copy=False)
         return float(np.vdot(R, R)) + self.eq1(L, S) + self.phi()
 

@@ -73,7 +73,8 @@ def soft_threshold(x, theta, out: np.ndarray | None = None, *, engine: str = "nu
     theta : float or ndarray
         Threshold: a scalar, one value per row of a 2-D ``x`` (shape ``(n_rows,)`` or ``(n_rows, 1)``), or an array of
         ``x``'s shape. Negative values are allowed and applied by the same formula (``|x| + |theta|`` with x's sign;
-        zero stays zero).
+        zero stays zero). NaN in ``x`` is not an error here: it propagates (``sign(NaN) = NaN``), and the solvers
+        report it with the iteration where it appeared.
     out : ndarray, optional
         Output array of ``x``'s shape and dtype; ``out=x`` works in place.
     engine : {"numba", "numpy"}
@@ -167,8 +168,7 @@ def svt(M, tau: float, *, method: str = "auto", return_rank: bool = False):
     """
     if method not in ("auto", "svd", "gram"):
         raise ValueError(f"method must be 'auto', 'svd' or 'gram', got {method!r}")
-    if not isinstance(M, np.ndarray) or M.dtype not in (np.float32, np.float64):
-        M = check_array(M, "M", ndim=2)
+    M = check_array(M, "M", ndim=2)  # ndim and finiteness: cheap next to the decomposition
     tau = check_scalar(tau, "tau", low=0.0)
     m, n = M.shape
     if method == "auto":

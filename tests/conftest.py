@@ -22,10 +22,10 @@ def shared_path(*parts: str) -> Path:
 
 
 def load_grey(path: Path) -> np.ndarray:
-    from PIL import Image
+    """Grey float64 image (the application's reader)."""
+    from llrr.io import load_grey as read
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"), dtype=np.float64)
+    return read(path)
 
 
 @pytest.fixture(scope="session")

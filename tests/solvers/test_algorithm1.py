@@ -9,7 +9,8 @@ from ..conftest import load_grey, shared_path
 from ._fixtures import dct_pair, random_problem_data, real_patches
 
 
-def test_hand_checked_case():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hand_checked_case(dtype):
     """One feature, D1 = D2 = [1], X = 3, lam1 = 1, lam2 = 0.5, mu = 1/4, lam3 = 0, by hand:
 
     H = I - (1/4)[[1, 1], [1, 1]] = [[3/4, -1/4], [-1/4, 3/4]], B = (3/4, 3/4), theta = (1/4, 1/8)
@@ -17,8 +18,9 @@ def test_hand_checked_case():
     Z1' = B + H Z0 = (3/4 + 3/8 - 5/32, 3/4 - 1/8 + 15/32) = (31/32, 35/32);  Z1 = (23/32, 31/32)
     Z2' = B + H Z1 = (3/4 + 69/128 - 31/128, 3/4 - 23/128 + 93/128) = (134/128, 166/128); Z2 = (102/128, 150/128)
     """
-    res = algorithm1(np.array([[3.0]]), [[1.0]], [[1.0]], lam1=1.0, lam2=0.5, mu=0.25, n_iter=2, return_iterates=True)
-    assert len(res.iterates) == 3
+    one = np.ones((1, 1), dtype)
+    res = algorithm1(3 * one, one, one, lam1=1.0, lam2=0.5, mu=0.25, n_iter=2, return_iterates=True)
+    assert len(res.iterates) == 3 and res.Z.dtype == dtype  # dyadic values: exact in float32 too
     np.testing.assert_array_equal(res.iterates[0].ravel(), [1 / 2, 5 / 8])
     np.testing.assert_array_equal(res.iterates[1].ravel(), [23 / 32, 31 / 32])
     np.testing.assert_array_equal(res.iterates[2].ravel(), [102 / 128, 150 / 128])
@@ -120,6 +122,8 @@ def test_bad_input(rng):
         algorithm1(X, D1, D2, lam1=0.1, lam2=0.1, n_iter=-1)
     with pytest.raises(ValueError, match="non-finite"):
         algorithm1(np.where(X > 2, np.nan, X), D1, D2, lam1=0.1, lam2=0.1)
+    with pytest.raises(ValueError, match="pass lam3 instead"):
+        Algorithm1(X, LowRankSparseProblem(D1, D2, lam1=0.1, lam2=0.1, ridge=0.5))
 
 
 def test_zero_iterations_is_thresholded_B(rng):

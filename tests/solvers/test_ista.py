@@ -98,3 +98,14 @@ def test_step_checks_and_warning(rng):
         ista(X, p, max_iter=2, tol=1e-12)
     with pytest.raises(ValueError, match=r"Z0 must have shape \(16, 120\)"):
         ISTA(X, p, Z0=np.zeros((16, 3)))
+
+
+@pytest.mark.parametrize("solver", [ista, fista])
+def test_float32_reaches_the_float64_minimum(rng, solver):
+    D1, D2, X = random_problem_data(rng)
+    p64 = LowRankSparseProblem(D1, D2, lam1=5.0, lam2=0.1)
+    p32 = p64.astype(np.float32)
+    ref = fista(X, p64, tol=1e-12, max_iter=20000)
+    res = solver(X.astype(np.float32), p32, tol=1e-6, max_iter=20000)
+    assert res.Z.dtype == np.float32
+    assert p64.objective(X, res.Z.astype(np.float64)) == pytest.approx(p64.objective(X, ref.Z), rel=1e-5)

@@ -149,3 +149,19 @@ def test_threshold_and_affine_threshold_paths(rng, dtype, n):
     affine_threshold(H, x, x, rows, out)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, definition(x + H @ x, rows[:, None]), atol=tol)
+
+
+def test_svt_float32_matches_svd_to_single_precision(rng):
+    """The Gram route in float32 loses accuracy only on singular values far below the largest (they are zeroed)."""
+    M = (rng.standard_normal((32, 4000)) * np.linspace(0.05, 1, 4000)).astype(np.float32)
+    ref = svt(M.astype(np.float64), 5.0, method="svd")
+    out = svt(M, 5.0, method="gram")
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, atol=2e-4 * np.abs(ref).max())
+
+
+def test_svt_validates_its_input():
+    with pytest.raises(ValueError, match="2-D"):
+        svt(np.ones(5), 1.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        svt(np.array([[1.0, np.nan]]), 1.0)
