@@ -94,20 +94,28 @@ def render(data: dict, sgemm_square: float) -> str:
         "singular value thresholding of L by the Gram route) over its median time. The reference is the float32",
         "product of the same shape (`gemm reference`) measured in the same run. Target: >= 60 % of it.",
         "",
-        "| dtype | step | median (ms) | GFLOP/s | fraction of float32 product | target met |",
-        "|---|---|---|---|---|---|",
+        "| dtype | step | median (ms) | GFLOP/s | fraction of float32 product | fraction of same-dtype product "
+        "| target met |",
+        "|---|---|---|---|---|---|---|",
     ]
-    ref = b.get("test_gemm_reference[float32]")
-    ref_rate = ref["extra_info"]["flops"] / ref["stats"]["median"] / 1e9 if ref else float("nan")
+    rate = {}
+    for key in b:
+        if key.startswith(("test_gemm_reference", "test_algorithm1_iteration", "test_fista_iteration")):
+            rate[key] = b[key]["extra_info"]["flops"] / b[key]["stats"]["median"] / 1e9
+    ref_rate = rate.get("test_gemm_reference[float32]", float("nan"))
     for dt in ("float32", "float64"):
+        same = rate.get(f"test_gemm_reference[{dt}]", float("nan"))
         for key, label in (("gemm_reference", "gemm reference"), ("algorithm1_iteration", "Algorithm 1"),
                            ("fista_iteration", "FISTA (nuclear norm)")):
-            r = b.get(f"test_{key}[{dt}]")
-            if not r:
+            name = f"test_{key}[{dt}]"
+            if name not in rate:
                 continue
-            rate = r["extra_info"]["flops"] / r["stats"]["median"] / 1e9
-            met = "" if key == "gemm_reference" else _ok(rate >= 0.6 * ref_rate)
-            lines.append(f"| {dt} | {label} | {_ms(r):.2f} | {rate:.1f} | {100 * rate / ref_rate:.0f} % | {met} |")
+            r = rate[name]
+            met = "" if key == "gemm_reference" else _ok(r >= 0.6 * ref_rate)
+            lines.append(f"| {dt} | {label} | {_ms(b[name]):.2f} | {r:.1f} | {100 * r / ref_rate:.0f} % | "
+                         f"{100 * r / same:.0f} % | {met} |")
+    lines += ["", "The 60 % target is on the single-precision product; a float64 product itself runs at about half of",
+              "it, so float64 iterations are also compared with the float64 product of the same shape."]
     lines += [
         "",
         "## Pure-sparse problem: time to reach scikit-learn lasso_cd's objective (relative 1e-6)",
@@ -118,28 +126,30 @@ def render(data: dict, sgemm_square: float) -> str:
         "iterations cost 0.2-0.4 s here: one run to its cap, set-up plus its own cumulative solve time at k*). Target:",
         "our fastest solver faster than all three (about 2x scikit-learn, 5x SPORCO PGM, 10x SPORCO ADMM).",
         "",
-        "| solver | iterations k* | reached | time to target (s) | our fastest is faster by |",
-        "|---|---|---|---|---|",
     ]
-    rows = [r for r in data["benchmarks"] if r["group"] == "lasso-time-to-target"]
-
     def seconds(r):
         return r["extra_info"].get("time_to_target", r["stats"]["median"])
 
-    ours = [r for r in rows if r["extra_info"]["solver"].startswith("llrr")]
-    fastest = min((seconds(r) for r in ours), default=float("nan"))
-    for r in sorted(rows, key=seconds):
-        info = r["extra_info"]
-        k = info["iterations"] if info["iterations"] is not None else "(own stopping rule)"
-        if info["solver"].startswith("sklearn"):
-            reached = "defines the target"
-        else:
-            reached = "yes" if info["reached"] else f"**no** (objective {info['objective']:.1f} at the cap)"
-        bound = "" if info["solver"].startswith("sklearn") or info["reached"] else " (lower bound)"
-        lines.append(f"| {info['solver']} | {k} | {reached} | {seconds(r):.3f}{bound} | {seconds(r) / fastest:.1f}x |")
-    if rows:
-        t = float(rows[0]["extra_info"]["target"])
-        lines += ["", f"Target objective: {t:.6f}."]
+    for dt in ("float32", "float64"):
+        rows = [r for r in data["benchmarks"] if r["group"] == f"lasso-time-to-target-{dt}"]
+        if not rows:
+            continue
+        lines += ["", f"**{dt}** (target objective {float(rows[0]['extra_info']['target']):.6f})", "",
+                  "| solver | iterations k* | reached | time to target (s) | our fastest is faster by |",
+                  "|---|---|---|---|---|"]
+        ours = [r for r in rows if r["extra_info"]["solver"].startswith("llrr")]
+        fastest = min((seconds(r) for r in ours), default=float("nan"))
+        for r in sorted(rows, key=seconds):
+            info = r["extra_info"]
+            k = info["iterations"] if info["iterations"] is not None else "(own stopping rule)"
+            if info["solver"].startswith("sklearn"):
+                reached, bound = "defines the target", ""
+            elif info["reached"]:
+                reached, bound = "yes", ""
+            else:
+                reached, bound = f"**no** (objective {info['objective']:.1f} at the cap)", " (lower bound)"
+            lines.append(f"| {info['solver']} | {k} | {reached} | {seconds(r):.3f}{bound} | "
+                         f"{seconds(r) / fastest:.1f}x |")
     return "\n".join(lines) + "\n"
 
 
