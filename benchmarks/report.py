@@ -137,8 +137,8 @@ def render(data: dict, sgemm_square: float) -> str:
         lines += ["", f"**{dt}** (target objective {float(rows[0]['extra_info']['target']):.6f})", "",
                   "| solver | iterations k* | reached | time to target (s) | our fastest is faster by |",
                   "|---|---|---|---|---|"]
-        ours = [r for r in rows if r["extra_info"]["solver"].startswith("llrr")]
-        fastest = min((seconds(r) for r in ours), default=float("nan"))
+        ours = [r for r in rows if r["extra_info"]["solver"].startswith("llrr") and r["extra_info"]["reached"]]
+        fastest = min((seconds(r) for r in ours), default=float("nan"))  # among our solvers that reached it
         for r in sorted(rows, key=seconds):
             info = r["extra_info"]
             k = info["iterations"] if info["iterations"] is not None else "(own stopping rule)"

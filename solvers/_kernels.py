@@ -96,10 +96,9 @@ def cd_sweep(G, Bt, theta, Zt, Rt, done, zsq, colobj, patch_tol):  # pragma: no 
             zj = z[j]
             gjj = G[j, j]
             u = r[j] + gjj * zj
-            new = _shrink(u, theta[j]) / gjj
-            d = new - zj
+            z[j] = _shrink(u, theta[j]) / gjj
+            d = z[j] - zj  # the change actually stored (rounded to z's dtype)
             if d != 0.0:
-                z[j] = new
                 g = G[j]
                 for k in range(K):
                     r[k] -= d * g[k]

@@ -88,13 +88,15 @@ class ISTA(IterativeSolver):
         if self._nuclear:
             self.theta[: p.n_low] = 0  # L gets singular value thresholding instead (theta 0 is the identity)
         self._buf = np.empty_like(self.B)
+        self._lbuf = np.empty((p.n_low, self.X.shape[1]), dtype=self.dtype) if self._nuclear else None
 
     def _prox_step(self, Y: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out = prox_{alpha g}(Y - alpha grad f(Y))``."""
         affine_threshold(self.H, Y, self.B, self.theta, out)
         if self._nuclear:
-            n = self.problem.n_low
-            out[:n] = svt(out[:n], self.step_size * self.problem.lam1)
+            L = out[: self.problem.n_low]
+            svt(L, self.step_size * self.problem.lam1, out=self._lbuf)
+            L[...] = self._lbuf
         return out
 
     def _iterate(self):
