@@ -67,14 +67,6 @@ class ConvSolverResult(SolverResult):
     """
 
     @property
-    def L(self) -> np.ndarray:
-        return self.problem.split(self.Z)[0]
-
-    @property
-    def S(self) -> np.ndarray:
-        return self.problem.split(self.Z)[1]
-
-    @property
     def low_rank(self) -> np.ndarray:
         return self.problem.low_rank_image(self.Z)
 
