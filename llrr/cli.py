@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--stride", type=int, default=3, help="patch stride (default: %(default)s)")
     d.add_argument("--lam1", type=float, default=0.02, help="low-rank weight (default: %(default)s)")
     d.add_argument("--lam2", type=float, default=0.02, help="sparse weight (default: %(default)s)")
-    d.add_argument("--iterations", type=int, default=150, help="iterations per solver (default: %(default)s)")
+    d.add_argument("--iterations", type=int, default=400, help="iterations per solver (default: %(default)s)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_decompose)
     return p

@@ -37,8 +37,8 @@ class DecompositionConfig:
     lam1: float = 0.02
     lam2: float = 0.02
     lam3: float = 0.0
-    algorithm1_iter: int = 150
-    fista_iter: int = 150
+    algorithm1_iter: int = 400
+    fista_iter: int = 400
 
 
 @dataclass
@@ -88,7 +88,7 @@ def decompose(image: np.ndarray, config: DecompositionConfig = DecompositionConf
     }
     for name, solver in runs.items():
         bar = tqdm(total=solver.max_iter, desc=name, disable=not progress, leave=False)
-        res = solver.solve(callback=lambda s, bar=bar: bar.update(1))
+        res = solver.solve(callback=lambda s, bar=bar: bar.update(1) and False)  # tqdm's update may return True
         bar.close()
         out.results[name] = res
         fold = lambda P: fold_patches(P, img.shape, config.size, config.stride)  # noqa: E731

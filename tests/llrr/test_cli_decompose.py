@@ -60,3 +60,9 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_progress_bar_does_not_stop_the_solvers():
+    img = load_grey(DEMO_IR)[:48, :48]
+    dec = decompose(img, DecompositionConfig(stride=4, algorithm1_iter=25, fista_iter=25), progress=True)
+    assert [r.n_iter for r in dec.results.values()] == [25, 25]
