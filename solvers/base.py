@@ -115,6 +115,7 @@ class IterativeSolver:
     """
 
     name = "base"
+    problem_type: type = LowRankSparseProblem
     extra_fields: tuple[str, ...] = ()
 
     def __init__(
@@ -127,13 +128,9 @@ class IterativeSolver:
         Z0=None,
         track_objective: bool = True,
     ):
-        if not isinstance(problem, LowRankSparseProblem):
-            raise TypeError(f"problem must be a LowRankSparseProblem, got {type(problem).__name__}")
-        X = problem.check_X(X)
-        dtype = common_float_dtype(X, problem.D1)
-        self.problem = problem.astype(dtype)
-        self.X = np.ascontiguousarray(X, dtype=dtype)
-        self.dtype = dtype
+        if not isinstance(problem, self.problem_type):
+            raise TypeError(f"problem must be a {self.problem_type.__name__}, got {type(problem).__name__}")
+        self.X, self.problem, self.dtype = self._validate(X, problem)
         self.tol = check_scalar(tol, "tol", low=0.0)
         self.max_iter = check_int(max_iter, "max_iter", low=0)
         self.track_objective = bool(track_objective)
@@ -142,7 +139,7 @@ class IterativeSolver:
         if Z0 is None:
             self.Z = self._initial()
         else:
-            self.Z = np.array(problem.check_Z(Z0, self.X.shape[1]), dtype=dtype, order="C")
+            self.Z = np.array(self._check_start(Z0), dtype=self.dtype, order="C")
             self._warm_start()
         self._fields = ("objective", "rel_change", "time") + self.extra_fields
         self._history: dict[str, list[float]] = {f: [] for f in self._fields}
@@ -150,6 +147,16 @@ class IterativeSolver:
         self._last_rel = np.inf
 
     # -------------------------------------------------------------- to implement
+    def _validate(self, X, problem) -> tuple[np.ndarray, object, np.dtype]:
+        """Check the data against the problem; return ``(X, problem, dtype)`` to iterate on (float32 kept)."""
+        X = problem.check_X(X)
+        dtype = common_float_dtype(X, problem.D1)
+        return np.ascontiguousarray(X, dtype=dtype), problem.astype(dtype), dtype
+
+    def _check_start(self, Z0) -> np.ndarray:
+        """Check a warm start Z0 against the data."""
+        return self.problem.check_Z(Z0, self.X.shape[1])
+
     def _setup(self) -> None:
         """Precompute what every iteration needs (called once, before the start)."""
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_int, check_scalar, common_float_dtype
+from ._validation import common_float_dtype
 from .base import IterativeSolver, SolverResult
 from .conv_problem import ConvProblem, _analysis, _synthesis, patch_dictionary_to_filters
 from .prox import soft_threshold
@@ -107,29 +107,20 @@ class ConvAlgorithm1(IterativeSolver):
     """
 
     name = "conv_algorithm1"
+    problem_type = ConvProblem
 
     def __init__(self, image, problem, *, tol=0.0, max_iter=4, Z0=None, track_objective=True, return_iterates=False):
-        if not isinstance(problem, ConvProblem):
-            raise TypeError(f"problem must be a ConvProblem, got {type(problem).__name__}")
-        x = problem.check_image(image)
-        self.dtype = common_float_dtype(x, problem.filters)
-        self.problem = problem.astype(self.dtype)
-        self.X = np.ascontiguousarray(x, dtype=self.dtype)
-        self.tol = check_scalar(tol, "tol", low=0.0)
-        self.max_iter = check_int(max_iter, "max_iter", low=0)
-        self.track_objective = bool(track_objective)
         self.return_iterates = bool(return_iterates)
-        self.n_iter = 0
-        self._setup()
-        if Z0 is None:
-            self.Z = self._initial()
-        else:
-            self.Z = np.array(problem.check_Z(Z0, self.X.shape, "Z0"), dtype=self.dtype, order="C")
-        self._fields = ("objective", "rel_change", "time") + self.extra_fields
-        self._history = {f: [] for f in self._fields}
-        self._t0 = None
-        self._last_rel = np.inf
+        super().__init__(image, problem, tol=tol, max_iter=max_iter, Z0=Z0, track_objective=track_objective)
         self.iterates = [self.Z.copy()] if self.return_iterates else None
+
+    def _validate(self, image, problem):
+        x = problem.check_image(image)
+        dtype = common_float_dtype(x, problem.filters)
+        return np.ascontiguousarray(x, dtype=dtype), problem.astype(dtype), dtype
+
+    def _check_start(self, Z0):
+        return self.problem.check_Z(Z0, self.X.shape, "Z0")
 
     def _setup(self):
         p = self.problem
