@@ -1,4 +1,13 @@
-"""The unrolled (torch) half of llrr: LLRR blocks built from :mod:`solvers` problems, the LLRR network and LRRNet.
+"""The unrolled (torch) half of llrr: LLRR blocks, LRRNet (Fig. 3), the released checkpoint and inference.
 
-Arrives with the unrolled/LRRNet issue.
+Imports :mod:`solvers` (never :mod:`llrr`).
 """
+
+from .blocks import LLRRBlock, PaddedConv
+from .inference import fuse_images
+from .lrrnet import LRRNet, LRRNetConfig, lrrnet
+from .threshold import soft_threshold
+from .weights import load_official_checkpoint
+
+__all__ = ["LLRRBlock", "PaddedConv", "LRRNet", "LRRNetConfig", "lrrnet", "fuse_images", "soft_threshold",
+           "load_official_checkpoint"]

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from unrolled import LRRNet, fuse_images
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(3)
+    return LRRNet(n=16).eval()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:300, 0:410]
+    ir = (120 + 80 * np.sin(xx / 17.0) * np.cos(yy / 23.0) + rng.normal(0, 5, xx.shape)).clip(0, 255).astype(np.uint8)
+    vi = (60 + 0.4 * xx + 20 * rng.random(xx.shape)).clip(0, 255).astype(np.uint8)
+    return ir, vi
+
+
+def test_tiled_equals_untiled(net, pair):
+    ir, vi = pair
+    full = fuse_images(net, ir, vi, normalization="none")
+    tiled = fuse_images(net, ir, vi, normalization="none", tile=48)
+    np.testing.assert_allclose(tiled, full, atol=1e-4 * (full.max() - full.min()))
+    a = fuse_images(net, ir, vi).astype(int)
+    b = fuse_images(net, ir, vi, tile=48).astype(int)
+    assert np.abs(a - b).max() <= 1
+    # too little context is visibly wrong: the margin matters
+    short = fuse_images(net, ir, vi, normalization="none", tile=48, overlap=1)
+    assert np.abs(short - full).max() > 1e-3 * (full.max() - full.min())
+
+
+def test_official_normalisation_and_dtypes(net, pair):
+    ir, vi = pair
+    out = fuse_images(net, ir, vi)
+    assert out.dtype == np.uint8 and out.shape == ir.shape
+    assert out.min() == 0 and out.max() >= 254  # min-max to [0, 255], truncated
+    # uint16 and float inputs of the same content give the same result up to the absolute eps 1e-5 of the min-max
+    # scaling, which truncation to uint8 turns into rare 1-level differences
+    for scaled in ((ir.astype(np.uint16) * 257, vi.astype(np.uint16) * 257), (ir / 255.0, vi / 255.0)):
+        d = np.abs(fuse_images(net, *scaled).astype(int) - out)
+        assert d.max() <= 1 and (d == 0).mean() > 0.99
+
+
+def test_bad_input(net, pair):
+    ir, vi = pair
+    with pytest.raises(ValueError, match=r"ir \(300, 410\) and vi \(300, 409\)"):
+        fuse_images(net, ir, vi[:, :-1])
+    with pytest.raises(ValueError, match="2-D grey image"):
+        fuse_images(net, np.stack([ir] * 3, -1), vi)
+    bad = ir.astype(float)
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="ir contains non-finite"):
+        fuse_images(net, bad, vi)
+    with pytest.raises(ValueError, match="too small"):
+        fuse_images(net, ir[:1, :5], vi[:1, :5])
+    with pytest.raises(ValueError, match="normalization"):
+        fuse_images(net, ir, vi, normalization="imagenet")
+    with pytest.raises(ValueError, match="tile"):
+        fuse_images(net, ir, vi, tile=0)

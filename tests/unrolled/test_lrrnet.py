@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from unrolled import LRRNet, LRRNetConfig, soft_threshold
+
+
+def test_default_parameter_count_is_the_papers():
+    assert sum(p.numel() for p in LRRNet().parameters()) == 49_204  # Table 7: 0.04920 M
+
+
+def test_soft_threshold_is_the_formula_also_for_negative_theta():
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    x[0, 2, 0, :3] = 0
+    theta = torch.tensor([0.5, 0.0, -0.2, 1.5], dtype=torch.float64)
+    ref = np.sign(x.numpy()) * np.maximum(np.abs(x.numpy()) - theta.numpy()[None, :, None, None], 0)
+    np.testing.assert_array_equal(soft_threshold(x, theta).numpy(), ref)
+    assert soft_threshold(x, theta)[0, 2, 0, 0] == 0  # zero stays zero under a negative threshold
+
+
+@pytest.mark.parametrize("blocks", [2, 4, 6, 8])
+def test_configurable_blocks_build_and_run(blocks):
+    net = LRRNet(blocks=blocks, n=8)
+    assert len(net.ir.blocks) == blocks and len(net.vi.blocks) == blocks
+    out = net(torch.rand(2, 1, 17, 23), torch.rand(2, 1, 17, 23))
+    assert out.shape == (2, 1, 17, 23) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("extractor", ["conv8", "dense"])
+def test_ablation_extractors_build_and_run(extractor):
+    net = LRRNet(extractor=extractor, n=16, fusion="add")
+    parts = net.decompose(torch.rand(1, 1, 12, 14), torch.rand(1, 1, 12, 14))
+    assert parts["fused"].shape == (1, 1, 12, 14)
+    assert parts["ir_L"].shape == parts["vi_S"].shape == (1, 16, 12, 14)
+    torch.testing.assert_close(parts["fused"], parts["low"] + parts["sparse"])
+
+
+def test_branches_share_nothing_and_parts_add_up():
+    net = LRRNet(n=8, blocks=2)
+    ir_params = {id(p) for p in net.ir.parameters()}
+    assert not ir_params & {id(p) for p in net.vi.parameters()}
+    parts = net.decompose(torch.rand(1, 1, 9, 9), torch.rand(1, 1, 9, 9))
+    torch.testing.assert_close(parts["fused"], parts["low"] + parts["sparse"])
+
+
+def test_gradients_reach_every_parameter_and_training_reduces_a_toy_loss():
+    torch.manual_seed(0)
+    net = LRRNet(n=8, blocks=2)
+    ir, vi = torch.rand(4, 1, 16, 16), torch.rand(4, 1, 16, 16)
+    target = 0.5 * (ir + vi)
+    loss = torch.nn.functional.mse_loss(net(ir, vi), target)
+    loss.backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    first = loss.item()
+    for _ in range(30):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(ir, vi), target)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+
+
+def test_bad_configuration():
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        LRRNetConfig(kernel_size=4)
+    with pytest.raises(ValueError, match="extractor must be one of"):
+        LRRNet(extractor="resnet")
+    with pytest.raises(ValueError, match="blocks must be a positive integer"):
+        LRRNet(blocks=0)

@@ -1,0 +1,212 @@
+"""LRRNet (Fig. 3): two LLRR branches, a decoder of four convolutions and two fusion convolutions.
+
+Each branch codes its source image (infrared or visible) into n low-rank and n sparse coefficient maps with the LLRR
+iteration of Eq. 8 unrolled T times; the decoder turns each group of maps into an image, fuses the two low-rank images
+and the two sparse images ("cat": concatenation then a convolution; "add": sum then a convolution), and returns
+``I_f = L_f + S_f``. The defaults (n = 128, 3x3 kernels, T = 4, "cat") are the released model: 49,204 parameters.
+
+Where the paper and the authors' released code differ, this module follows the code (the released weights and outputs
+depend on it): the thresholds ``theta`` (2n of them) and the scalar ``lam3`` are shared by Z_0 and every block of a
+branch; ``lam3`` multiplies Z directly (Eq. 8 as printed); every convolution has a bias and reflection padding; the
+threshold also applies to the low-rank channels.
+
+The two alternative feature extractors of Section 5.2.3 are drop-in replacements (``extractor=``): "conv8", eight
+plain convolutions (no activation, as in the authors' ablation code), and "dense", a convolution then T dense blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .blocks import LLRRBlock, PaddedConv
+from .threshold import soft_threshold
+
+__all__ = ["LRRNetConfig", "LRRNet", "LLRRBranch", "Conv8Branch", "DenseBranch", "Decoder", "lrrnet"]
+
+EXTRACTORS = ("llrr", "conv8", "dense")
+FUSIONS = ("cat", "add")
+
+
+@dataclass(frozen=True)
+class LRRNetConfig:
+    """Architecture of :class:`LRRNet` (defaults: the paper's and the released model's)."""
+
+    n: int = 128
+    kernel_size: int = 3
+    blocks: int = 4
+    channels: int = 1
+    fusion: str = "cat"
+    extractor: str = "llrr"
+
+    def __post_init__(self):
+        for name in ("n", "kernel_size", "blocks", "channels"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.extractor not in EXTRACTORS:
+            raise ValueError(f"extractor must be one of {EXTRACTORS}, got {self.extractor!r}")
+
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels of context each output pixel depends on, per side (used to size tile overlaps)."""
+        r = self.kernel_size // 2
+        per_branch = {"llrr": 1 + 2 * self.blocks, "conv8": 8, "dense": 1 + 3 * self.blocks}[self.extractor]
+        return r * (per_branch + 2)
+
+
+class LLRRBranch(nn.Module):
+    """Z_0 = h(C0 * X), then T LLRR blocks; returns the low-rank and sparse coefficient maps (n each)."""
+
+    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, blocks: int = 4):
+        super().__init__()
+        self.n = n
+        self.c0 = PaddedConv(channels, 2 * n, kernel_size)
+        self.theta = nn.Parameter(torch.rand(2 * n))
+        self.lam3 = nn.Parameter(torch.rand(()))
+        self.blocks = nn.ModuleList(LLRRBlock(2 * n, channels, kernel_size) for _ in range(blocks))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = soft_threshold(self.c0(x), self.theta)
+        for block in self.blocks:
+            z = block(x, z, self.theta, self.lam3)
+        return z[:, : self.n], z[:, self.n :]
+
+
+class Conv8Branch(nn.Module):
+    """Ablation extractor: eight plain convolutions (no activation) producing 2n maps."""
+
+    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, blocks: int = 4):
+        super().__init__()
+        self.n = n
+        self.layers = nn.Sequential(PaddedConv(channels, 2 * n, kernel_size),
+                                    *(PaddedConv(2 * n, 2 * n, kernel_size) for _ in range(7)))
+
+    def forward(self, x):
+        z = self.layers(x)
+        return z[:, : self.n], z[:, self.n :]
+
+
+class _DenseBlock(nn.Module):
+    def __init__(self, n: int, growth: int, kernel_size: int, last: bool):
+        super().__init__()
+        self.c1 = PaddedConv(n, growth, kernel_size)
+        self.c2 = PaddedConv(n + growth, growth, kernel_size)
+        self.squeeze = None if last else PaddedConv(n + 2 * growth, n, 1)
+
+    def forward(self, x):
+        x = torch.cat([x, self.c1(x)], 1)
+        x = torch.cat([x, self.c2(x)], 1)
+        return x if self.squeeze is None else self.squeeze(x)
+
+
+class DenseBranch(nn.Module):
+    """Ablation extractor: a convolution to n maps, then T dense blocks (growth n/2; the last keeps its 2n maps)."""
+
+    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, blocks: int = 4):
+        super().__init__()
+        if n % 2:
+            raise ValueError(f"the dense extractor needs an even n, got {n}")
+        self.n = n
+        self.c0 = PaddedConv(channels, n, kernel_size)
+        self.blocks = nn.ModuleList(_DenseBlock(n, n // 2, kernel_size, i == blocks - 1) for i in range(blocks))
+
+    def forward(self, x):
+        z = self.c0(x)
+        for block in self.blocks:
+            z = block(z)
+        return z[:, : self.n], z[:, self.n :]
+
+
+class Decoder(nn.Module):
+    """Four convolutions (IR/VI x low-rank/sparse maps -> images) and the two fusion convolutions."""
+
+    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, fusion: str = "cat"):
+        super().__init__()
+        self.fusion = fusion
+        self.ir_low = PaddedConv(n, channels, kernel_size)
+        self.ir_sparse = PaddedConv(n, channels, kernel_size)
+        self.vi_low = PaddedConv(n, channels, kernel_size)
+        self.vi_sparse = PaddedConv(n, channels, kernel_size)
+        width = 2 * channels if fusion == "cat" else channels
+        self.fuse_low = PaddedConv(width, channels, kernel_size)
+        self.fuse_sparse = PaddedConv(width, channels, kernel_size)
+
+    def _merge(self, a, b):
+        return torch.cat([a, b], 1) if self.fusion == "cat" else a + b
+
+    def forward(self, ir_l, ir_s, vi_l, vi_s) -> dict[str, torch.Tensor]:
+        parts = {"ir_low": self.ir_low(ir_l), "ir_sparse": self.ir_sparse(ir_s),
+                 "vi_low": self.vi_low(vi_l), "vi_sparse": self.vi_sparse(vi_s)}
+        parts["low"] = self.fuse_low(self._merge(parts["ir_low"], parts["vi_low"]))
+        parts["sparse"] = self.fuse_sparse(self._merge(parts["ir_sparse"], parts["vi_sparse"]))
+        parts["fused"] = parts["low"] + parts["sparse"]
+        return parts
+
+
+_BRANCHES = {"llrr": LLRRBranch, "conv8": Conv8Branch, "dense": DenseBranch}
+
+
+class LRRNet(nn.Module):
+    """The fusion network of Fig. 3. ``forward(ir, vi)`` returns the fused image (N, C, H, W), unclamped.
+
+    Parameters
+    ----------
+    config : LRRNetConfig, optional
+        Architecture; keyword arguments override its fields (``LRRNet(blocks=6)``).
+
+    Examples
+    --------
+    >>> net = LRRNet()
+    >>> sum(p.numel() for p in net.parameters())
+    49204
+    >>> LRRNet(blocks=2, n=8)(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)).shape
+    torch.Size([1, 1, 16, 16])
+    """
+
+    def __init__(self, config: LRRNetConfig | None = None, **overrides):
+        super().__init__()
+        if config is None:
+            config = LRRNetConfig(**overrides)
+        elif overrides:
+            from dataclasses import replace
+
+            config = replace(config, **overrides)
+        self.config = config
+        Branch = _BRANCHES[config.extractor]
+        args = (config.n, config.channels, config.kernel_size, config.blocks)
+        self.ir = Branch(*args)
+        self.vi = Branch(*args)
+        self.decoder = Decoder(config.n, config.channels, config.kernel_size, config.fusion)
+
+    def decompose(self, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every intermediate: coefficient maps (``ir_L``, ``ir_S``, ``vi_L``, ``vi_S``), the part images, the fused
+        low-rank and sparse images and ``fused``."""
+        ir_l, ir_s = self.ir(ir)
+        vi_l, vi_s = self.vi(vi)
+        parts = self.decoder(ir_l, ir_s, vi_l, vi_s)
+        parts.update(ir_L=ir_l, ir_S=ir_s, vi_L=vi_l, vi_S=vi_s)
+        return parts
+
+    def forward(self, ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
+        ir_l, ir_s = self.ir(ir)
+        vi_l, vi_s = self.vi(vi)
+        return self.decoder(ir_l, ir_s, vi_l, vi_s)["fused"]
+
+
+def lrrnet(weights=None, **config) -> LRRNet:
+    """Build an LRRNet; ``weights`` may be the path of the authors' released checkpoint (loaded strictly)."""
+    if weights is None:
+        return LRRNet(**config)
+    from .weights import load_official_checkpoint
+
+    model = load_official_checkpoint(weights)
+    if config and LRRNetConfig(**config) != model.config:
+        raise ValueError(f"the checkpoint is the architecture {model.config}, not {LRRNetConfig(**config)}")
+    return model

@@ -1,0 +1,105 @@
+"""Loading the authors' released LRRNet checkpoint into :class:`~unrolled.lrrnet.LRRNet`, strictly.
+
+The released file (hli1221/imagefusion-LRRNet, ``final_lrr_net_..._block_4.model``) is a plain state_dict with keys
+``get_ls1.*`` (the branch fed the infrared image), ``get_ls2.*`` (visible) and ``decoder.*``. :func:`official_to_ours`
+renames them to this package's modules; nothing is copied from the authors' code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from .lrrnet import LRRNet, LRRNetConfig
+
+__all__ = ["official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256"]
+
+OFFICIAL_SHA256 = "1de9dd8dee9b650ce69c74ea53e3b9a6b749222f1059a689aabf28f68ee63e29"
+
+_DECODER = {"conv_ReZx": "ir_low", "conv_ReUx": "ir_sparse", "conv_ReZy": "vi_low", "conv_ReUy": "vi_sparse",
+            "conv_ReL": "fuse_low", "conv_ReH": "fuse_sparse"}
+_RULES = [
+    (re.compile(r"^get_ls1\."), "ir."),
+    (re.compile(r"^get_ls2\."), "vi."),
+    (re.compile(r"\.lamj$"), ".theta"),
+    (re.compile(r"\.lamz$"), ".lam3"),
+    (re.compile(r"\.conv_W00\.conv2d\."), ".c0.conv."),
+    (re.compile(r"\.lrrblock(\d+)\.conv_Wdz\.conv2d\."), r".blocks.\1.c1.conv."),
+    (re.compile(r"\.lrrblock(\d+)\.conv_Wdtz\.conv2d\."), r".blocks.\1.c2.conv."),
+]
+
+
+def official_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename (and reshape the thresholds (1, 2n) -> (2n,) and lam3 (1, 1) -> ()) an authors' state_dict."""
+    out = {}
+    for key, value in state.items():
+        new = key
+        for pattern, repl in _RULES:
+            new = pattern.sub(repl, new)
+        m = re.match(r"^decoder\.(conv_Re[A-Za-z]+)\.conv2d\.(weight|bias)$", new)
+        if m and m.group(1) in _DECODER:
+            new = f"decoder.{_DECODER[m.group(1)]}.conv.{m.group(2)}"
+        if new.endswith(".theta"):
+            value = value.reshape(-1)
+        elif new.endswith(".lam3"):
+            value = value.reshape(())
+        out[new] = value
+    return out
+
+
+def _infer_config(state: dict[str, torch.Tensor]) -> LRRNetConfig:
+    try:
+        n2, channels, k, _ = state["ir.c0.conv.weight"].shape
+        blocks = len({key.split(".")[2] for key in state if key.startswith("ir.blocks.")})
+        fusion = "cat" if state["decoder.fuse_low.conv.weight"].shape[1] == 2 * channels else "add"
+        return LRRNetConfig(n=n2 // 2, kernel_size=k, blocks=blocks, channels=channels, fusion=fusion)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"not an LRRNet (LLRR extractor) state_dict: cannot read its architecture ({exc})") from exc
+
+
+def load_official_checkpoint(path, *, map_location: str = "cpu") -> LRRNet:
+    """Build an :class:`LRRNet` from the authors' released state_dict file, strictly.
+
+    The architecture (n, kernel size, number of blocks, fusion) is read from the tensor shapes. Any key that is
+    missing, unexpected or of the wrong shape is listed in the error.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.model`` / ``.pth`` file.
+
+    Returns
+    -------
+    LRRNet in eval mode.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a PyTorch state_dict file torch.load can read: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
+    ours = official_to_ours(state)
+    try:
+        config = _infer_config(ours)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}; keys found: {sorted(state)[:8]}...") from None
+    model = LRRNet(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(ours))
+    unexpected = sorted(set(ours) - set(expected))
+    misshaped = sorted(f"{k}: file {tuple(ours[k].shape)} vs model {tuple(expected[k].shape)}"
+                       for k in set(ours) & set(expected) if ours[k].shape != expected[k].shape)
+    if missing or unexpected or misshaped:
+        raise ValueError(
+            f"{path} does not match LRRNet({config}):\n  missing keys: {missing}\n  unexpected keys: {unexpected}\n"
+            f"  mis-shaped keys: {misshaped}"
+        )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in ours.items()}, strict=True)
+    return model.eval()
