@@ -62,15 +62,66 @@ class LRRNetConfig:
 
 
 class LLRRBranch(nn.Module):
-    """Z_0 = h(C0 * X), then T LLRR blocks; returns the low-rank and sparse coefficient maps (n each)."""
+    """Z_0 = h(C0 * X), then T LLRR blocks; returns the low-rank (first n) and sparse coefficient maps.
 
-    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, blocks: int = 4):
+    ``n_sparse`` defaults to n (the released model: 128 + 128); :meth:`from_problem` builds a branch equal to the
+    solvers' convolutional Algorithm 1 before training.
+    """
+
+    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, blocks: int = 4,
+                 n_sparse: int | None = None):
         super().__init__()
         self.n = n
-        self.c0 = PaddedConv(channels, 2 * n, kernel_size)
-        self.theta = nn.Parameter(torch.rand(2 * n))
+        K = n + (n if n_sparse is None else n_sparse)
+        self.c0 = PaddedConv(channels, K, kernel_size)
+        self.theta = nn.Parameter(torch.rand(K))
         self.lam3 = nn.Parameter(torch.rand(()))
-        self.blocks = nn.ModuleList(LLRRBlock(2 * n, channels, kernel_size) for _ in range(blocks))
+        self.blocks = nn.ModuleList(LLRRBlock(K, channels, kernel_size) for _ in range(blocks))
+
+    @classmethod
+    def from_problem(cls, problem, blocks: int = 4, *, mu: float | None = None,
+                     image_shape: tuple[int, int] | None = None) -> LLRRBranch:
+        """The branch equal to :func:`solvers.conv_algorithm1` (reflect boundary) on ``problem`` before training.
+
+        C0 and every C2 get the weights ``mu d_k`` (correlation: analysis), every C1 the flipped atoms (a torch
+        convolution is a correlation, so this is the true convolution of the synthesis), biases 0,
+        ``theta = mu (lam1; lam2)`` and ``lam3 = 1 - problem.lam3`` (Eq. 7's hat lambda3). ``mu`` defaults to the
+        problem's step for ``image_shape``. Parameters take the problem's dtype.
+        """
+        import numpy as np
+
+        if problem.boundary != "reflect":
+            raise ValueError(f"LLRR blocks pad by reflection; the problem has boundary={problem.boundary!r}")
+        if mu is None:
+            if problem.mu is None and image_shape is None:
+                raise ValueError("give mu or image_shape (the default step depends on the image size)")
+            mu = problem.step(image_shape)
+        f = problem.filters.astype(np.float64)
+        K, s, _ = f.shape
+        branch = cls(problem.n_low, 1, s, blocks, n_sparse=K - problem.n_low)
+        branch = branch.to(torch.float64 if problem.dtype == np.float64 else torch.float32)
+        analysis = torch.from_numpy(mu * f).reshape(K, 1, s, s)
+        synthesis = torch.from_numpy(np.ascontiguousarray(f[:, ::-1, ::-1])).reshape(1, K, s, s)
+        with torch.no_grad():
+            branch.c0.conv.weight.copy_(analysis)
+            branch.c0.conv.bias.zero_()
+            for block in branch.blocks:
+                block.c1.conv.weight.copy_(synthesis)
+                block.c1.conv.bias.zero_()
+                block.c2.conv.weight.copy_(analysis)
+                block.c2.conv.bias.zero_()
+            branch.theta.copy_(torch.from_numpy(problem.thresholds(mu).astype(np.float64)))
+            branch.lam3.fill_(1.0 - problem.lam3)
+        return branch
+
+    def iterates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Z_0 .. Z_T, each (N, K, H, W)."""
+        z = soft_threshold(self.c0(x), self.theta)
+        out = [z]
+        for block in self.blocks:
+            z = block(x, z, self.theta, self.lam3)
+            out.append(z)
+        return out
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = soft_threshold(self.c0(x), self.theta)

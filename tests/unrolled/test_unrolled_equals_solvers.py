@@ -1,0 +1,106 @@
+"""Before training, the unrolled networks ARE the solvers' iterations, step by step."""
+
+import numpy as np
+import pytest
+import torch
+
+from solvers import ConvProblem, LowRankSparseProblem, algorithm1, conv_algorithm1, extract_patches, fold_patches
+from solvers.dictionary import dct_atoms
+from unrolled.llrr import PatchLLRRNet
+from unrolled.lrrnet import LLRRBranch
+
+from ..conftest import load_grey, shared_path
+
+TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-5, atol=1e-5)}
+
+
+def _check_patch_net(img, dtype, size, stride, T=4, lam=(0.03, 0.01, 0.05)):
+    D = dct_atoms(size * size, 2 * size * size).astype(dtype)
+    n_low = size * size // 4
+    prob = LowRankSparseProblem(D[:, :n_low], D[:, n_low:], lam1=lam[0], lam2=lam[1], lam3=lam[2])
+    img = img.astype(dtype)
+    ref = algorithm1(extract_patches(img, size, stride), prob.D1, prob.D2, lam1=lam[0], lam2=lam[1], lam3=lam[2],
+                     n_iter=T, return_iterates=True)
+    net = PatchLLRRNet.from_problem(prob, size, stride, blocks=T)
+    x = torch.from_numpy(img)[None, None]
+    with torch.no_grad():
+        its = net.iterates(x)
+        low, sparse = net(x)
+    assert len(its) == T + 1
+    scale = max(1.0, float(np.abs(ref.iterates[-1]).max()))
+    for t, (z, zr) in enumerate(zip(its, ref.iterates, strict=True)):
+        got = z[0].reshape(z.shape[1], -1).numpy()
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got / scale, zr / scale, err_msg=f"step {t}", **TOL[dtype])
+    np.testing.assert_allclose(low[0, 0].numpy(), fold_patches(ref.low_rank, img.shape, size, stride), **TOL[dtype])
+    np.testing.assert_allclose(sparse[0, 0].numpy(), fold_patches(ref.sparse, img.shape, size, stride), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("stride", [1, 4])
+def test_patch_net_equals_algorithm1_on_synthetic_data(rng, dtype, stride):
+    _check_patch_net(rng.random((28, 36)), dtype, size=4, stride=stride)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("stride", [1, 4])
+def test_patch_net_equals_algorithm1_on_the_demo_image(demo_vi, dtype, stride):
+    _check_patch_net(demo_vi[40:88, 100:164] / 255.0, dtype, size=8, stride=stride)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("stride", [1, 4])
+def test_patch_net_equals_algorithm1_on_tno21(stride):
+    img = load_grey(shared_path("data", "tno21", "ir", "03.png"))[100:164, 200:272] / 255.0
+    _check_patch_net(img, np.float64, size=8, stride=stride)
+
+
+def test_untied_starts_equal_to_tied_and_everything_learns(rng):
+    D = dct_atoms(16, 24)
+    prob = LowRankSparseProblem(D[:, :4], D[:, 4:], lam1=0.02, lam2=0.01)
+    x = torch.from_numpy(rng.random((1, 1, 12, 12)))
+    tied = PatchLLRRNet.from_problem(prob, 4, 2, blocks=3)
+    untied = PatchLLRRNet.from_problem(prob, 4, 2, blocks=3, tied=False)
+    assert len(untied.g) == 3 and len(tied.g) == 1
+    with torch.no_grad():
+        torch.testing.assert_close(untied.iterates(x)[-1], tied.iterates(x)[-1])
+    low, sparse = untied(x)
+    loss = ((low + sparse - x) ** 2).mean() + 1e-3 * sparse.abs().mean()
+    loss.backward()
+    for name, p in untied.named_parameters():
+        assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
+    opt = torch.optim.Adam(untied.parameters(), lr=1e-2)
+    first = loss.item()
+    for _ in range(20):
+        opt.zero_grad()
+        low, sparse = untied(x)
+        loss = ((low + sparse - x) ** 2).mean() + 1e-3 * sparse.abs().mean()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first
+
+
+def test_patch_net_rejects_bad_geometry():
+    D = dct_atoms(16, 24)
+    net = PatchLLRRNet.from_problem(LowRankSparseProblem(D[:, :4], D[:, 4:], lam1=0.1, lam2=0.1), 4, 3)
+    with pytest.raises(ValueError, match=r"\(11, 12\) does not fit patches of size 4 at stride 3"):
+        net.iterates(torch.zeros(1, 1, 11, 12, dtype=torch.float64))
+    with pytest.raises(ValueError, match="rows"):
+        PatchLLRRNet.from_problem(LowRankSparseProblem(D[:, :4], D[:, 4:], lam1=0.1, lam2=0.1), 5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_eq8_branch_equals_the_convolutional_form(demo_ir, dtype):
+    rng = np.random.default_rng(1)
+    filters = (dct_atoms(9, 12).T.reshape(12, 3, 3) + 0.05 * rng.standard_normal((12, 3, 3))).astype(dtype)
+    img = (demo_ir[60:100, 80:132] / 255.0).astype(dtype)
+    mu, lam = 0.05, dict(lam1=0.02, lam2=0.01, lam3=0.1)
+    ref = conv_algorithm1(img, filters, 4, mu=mu, n_iter=4, boundary="reflect", return_iterates=True, **lam)
+    branch = LLRRBranch.from_problem(ConvProblem(filters, 4, mu=mu, boundary="reflect", **lam), blocks=4)
+    with torch.no_grad():
+        its = branch.iterates(torch.from_numpy(img)[None, None])
+    assert len(its) == 5
+    for t, (z, zr) in enumerate(zip(its, ref.iterates, strict=True)):
+        np.testing.assert_allclose(z[0].numpy(), zr, err_msg=f"step {t}", **TOL[dtype])
+    with pytest.raises(ValueError, match="reflection"):
+        LLRRBranch.from_problem(ConvProblem(filters, 4, mu=mu, boundary="zero", **lam))
