@@ -28,8 +28,9 @@ def _check_pair(ir, vi, radius: int) -> tuple[np.ndarray, np.ndarray]:
     if out[0].shape != out[1].shape:
         raise ValueError(f"ir and vi must have the same shape, got ir {out[0].shape} and vi {out[1].shape}")
     h, w = out[0].shape
-    if min(h, w) <= 1:
-        raise ValueError(f"images of shape {(h, w)} are too small: reflection padding needs at least 2 x 2 pixels")
+    if min(h, w) < 2 * radius + 1:
+        raise ValueError(f"images of shape {(h, w)} are too small for this network: its receptive field is "
+                         f"{2 * radius + 1} x {2 * radius + 1} pixels; give images at least that large")
     return out[0], out[1]
 
 
@@ -62,7 +63,8 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
     ----------
     model : LRRNet
     ir, vi : ndarray of shape (H, W)
-        uint8, uint16 or float grey images of the same size (any size >= 2 x 2).
+        uint8, uint16 or float grey images of the same size, at least the receptive field
+        (``2 * model.config.receptive_radius + 1`` pixels, 23 for the default network) on each side.
     normalization : {"official", "none"}
         "official" (the authors' test script): each input min-max scaled to [0, 1] with eps 1e-5, the output min-max
         scaled to [0, 255] with eps 1e-5 and truncated to uint8. "none": the inputs go in as given (float) and the

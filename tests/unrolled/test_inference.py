@@ -57,6 +57,9 @@ def test_bad_input(net, pair):
         fuse_images(net, bad, vi)
     with pytest.raises(ValueError, match="too small"):
         fuse_images(net, ir[:1, :5], vi[:1, :5])
+    with pytest.raises(ValueError, match="receptive field is 23 x 23"):
+        fuse_images(net, ir[:22, :40], vi[:22, :40])
+    assert fuse_images(net, ir[:23, :23], vi[:23, :23]).shape == (23, 23)
     with pytest.raises(ValueError, match="normalization"):
         fuse_images(net, ir, vi, normalization="imagenet")
     with pytest.raises(ValueError, match="tile"):
