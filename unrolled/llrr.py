@@ -14,9 +14,11 @@ Before any training, ``PatchLLRRNet.from_problem(problem, size, stride, T)`` com
 Everything is learnable: ``theta``, ``lam3``, ``C0``, the ``G`` of every block (shared by all blocks with
 ``tied=True``, one per block otherwise) and the two decoder dictionaries.
 
-Patch geometry: the network covers the regular positions ``0, stride, 2 stride, ...``; the images it takes must satisfy
-``(H - size) % stride == 0`` and ``(W - size) % stride == 0`` (always true for stride 1), so that these positions are
-exactly those of :func:`solvers.extract_patches` (whose extra border patch is then not needed).
+Patch geometry: exactly that of :func:`solvers.extract_patches`, for any image size: corners at ``0, stride,
+2 stride, ...`` plus, when the grid does not reach the border, one patch flush with it. On a regular grid
+(``(H - size) % stride == 0``, always for stride 1) C0 is a strided convolution and the decoder a strided transposed
+convolution; otherwise C0 is evaluated at stride 1 and sampled at the patch corners, and the decoder places the
+coefficients at their corners on the stride-1 grid before the transposed convolution (same results, more work).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from solvers import LowRankSparseProblem
+from solvers.patches import patch_positions
 
 from .threshold import soft_threshold
 
@@ -98,20 +101,27 @@ class PatchLLRRNet(nn.Module):
             net.d2.weight.copy_(torch.from_numpy(problem.D2.T.astype(np.float64)).reshape(-1, 1, size, size))
         return net
 
-    def _check(self, x: torch.Tensor) -> None:
+    def _geometry(self, x: torch.Tensor):
+        """Patch corners along each axis, and whether they form the regular strided grid."""
         if x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"expected images of shape (N, 1, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        if h < self.size or w < self.size or (h - self.size) % self.stride or (w - self.size) % self.stride:
-            raise ValueError(
-                f"image size {(h, w)} does not fit patches of size {self.size} at stride {self.stride}: need "
-                f"H, W >= size and (H - size), (W - size) divisible by the stride"
-            )
+        if h < self.size or w < self.size:
+            raise ValueError(f"image size {(h, w)} is smaller than the patch size {self.size}")
+        rows, cols = patch_positions(h, self.size, self.stride), patch_positions(w, self.size, self.stride)
+        regular = (h - self.size) % self.stride == 0 and (w - self.size) % self.stride == 0
+        return rows, cols, regular
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        rows, cols, regular = self._geometry(x)
+        if regular:
+            return self.c0(x)
+        full = F.conv2d(x, self.c0.weight)  # every position, then the patch corners
+        return full[:, :, torch.as_tensor(rows)][:, :, :, torch.as_tensor(cols)]
 
     def iterates(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Coefficient maps Z_0 .. Z_T, each (N, K, n_rows, n_cols)."""
-        self._check(x)
-        b = self.c0(x)
+        b = self._encode(x)
         z = soft_threshold(b, self.theta)
         out = [z]
         keep = 1.0 - self.lam3
@@ -127,15 +137,27 @@ class PatchLLRRNet(nn.Module):
             z = self.iterates(x)[t][0]
         return z.reshape(z.shape[0], -1).cpu().numpy()
 
-    def _fold(self, conv: nn.ConvTranspose2d, z: torch.Tensor, shape) -> torch.Tensor:
-        out = F.conv_transpose2d(z, conv.weight, stride=self.stride)
+    def _fold(self, weight: torch.Tensor, z: torch.Tensor, geometry, shape) -> torch.Tensor:
+        rows, cols, regular = geometry
         ones = torch.ones((1, 1) + z.shape[-2:], dtype=z.dtype, device=z.device)
-        count = F.conv_transpose2d(ones, torch.ones((1, 1, self.size, self.size), dtype=z.dtype, device=z.device),
-                                   stride=self.stride)
+        box = torch.ones((1, 1, self.size, self.size), dtype=z.dtype, device=z.device)
+        if regular:
+            out = F.conv_transpose2d(z, weight, stride=self.stride)
+            count = F.conv_transpose2d(ones, box, stride=self.stride)
+        else:  # place the coefficients at their corners on the stride-1 grid, then overlap-add
+            grid = (shape[0] - self.size + 1, shape[1] - self.size + 1)
+            r, c = torch.as_tensor(rows)[:, None], torch.as_tensor(cols)[None, :]
+            zz = z.new_zeros(z.shape[:2] + grid)
+            zz[:, :, r, c] = z
+            mask = z.new_zeros((1, 1) + grid)
+            mask[:, :, r, c] = ones
+            out, count = F.conv_transpose2d(zz, weight), F.conv_transpose2d(mask, box)
         return out[..., : shape[0], : shape[1]] / count[..., : shape[0], : shape[1]]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-rank and sparse images ``(fold(D1 L), fold(D2 S))``, each (N, 1, H, W)."""
+        geometry = self._geometry(x)
         z = self.iterates(x)[-1]
         shape = x.shape[-2:]
-        return self._fold(self.d1, z[:, : self.n_low], shape), self._fold(self.d2, z[:, self.n_low :], shape)
+        return (self._fold(self.d1.weight, z[:, : self.n_low], geometry, shape),
+                self._fold(self.d2.weight, z[:, self.n_low :], geometry, shape))
