@@ -39,6 +39,9 @@ def n_patches(image_shape: tuple[int, int], size: int, stride: int) -> int:
 def _check_geometry(image_shape, size, stride, name="image"):
     size = check_int(size, "size", low=1)
     stride = check_int(stride, "stride", low=1)
+    if stride > size:
+        raise ValueError(f"stride={stride} is larger than the patch size {size}: pixels between patches would be "
+                         "left uncovered")
     h, w = image_shape
     if size > h or size > w:
         raise ValueError(f"patch size {size} is larger than the {name} of shape {(h, w)}")

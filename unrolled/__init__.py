@@ -5,9 +5,10 @@ Imports :mod:`solvers` (never :mod:`llrr`).
 
 from .blocks import LLRRBlock, PaddedConv
 from .inference import fuse_images
-from .lrrnet import LRRNet, LRRNetConfig, lrrnet
+from .llrr import PatchLLRRNet
+from .lrrnet import LLRRBranch, LRRNet, LRRNetConfig, lrrnet
 from .threshold import soft_threshold
 from .weights import load_official_checkpoint
 
-__all__ = ["LLRRBlock", "PaddedConv", "LRRNet", "LRRNetConfig", "lrrnet", "fuse_images", "soft_threshold",
-           "load_official_checkpoint"]
+__all__ = ["LLRRBlock", "PaddedConv", "PatchLLRRNet", "LLRRBranch", "LRRNet", "LRRNetConfig", "lrrnet",
+           "fuse_images", "soft_threshold", "load_official_checkpoint"]

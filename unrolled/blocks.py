@@ -10,6 +10,7 @@ directly; Algorithm 1's :math:`1 - \lambda_3` is recovered by initialising it to
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,6 +57,24 @@ class LLRRBlock(nn.Module):
         super().__init__()
         self.c1 = PaddedConv(n_maps, channels, kernel_size)  # synthesis D
         self.c2 = PaddedConv(channels, n_maps, kernel_size)  # analysis mu D^T
+
+    @classmethod
+    def from_problem(cls, problem, mu: float) -> LLRRBlock:
+        """The block equal to one step of :func:`solvers.conv_algorithm1` (reflect boundary) on a
+        :class:`solvers.ConvProblem`: C1 holds the flipped atoms (a torch convolution is a correlation, so this is
+        the true convolution of the synthesis), C2 the atoms times mu (correlation: analysis), biases 0. The
+        problem's dtype is kept."""
+        if problem.boundary != "reflect":
+            raise ValueError(f"LLRR blocks pad by reflection; the problem has boundary={problem.boundary!r}")
+        f = problem.filters.astype(np.float64)
+        K, s, _ = f.shape
+        block = cls(K, 1, s).to(torch.float64 if problem.dtype == np.float64 else torch.float32)
+        with torch.no_grad():
+            block.c1.conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(f[:, ::-1, ::-1])).reshape(1, K, s, s))
+            block.c2.conv.weight.copy_(torch.from_numpy(mu * f).reshape(K, 1, s, s))
+            block.c1.conv.bias.zero_()
+            block.c2.conv.bias.zero_()
+        return block
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, theta: torch.Tensor, lam3: torch.Tensor) -> torch.Tensor:
         return soft_threshold(lam3 * z + self.c2(x - self.c1(z)), theta)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
+import warnings
+
 import numpy as np
 import torch
 
@@ -43,7 +46,7 @@ def _forward_tiled(model: LRRNet, ir: torch.Tensor, vi: torch.Tensor, tile: int 
     its tile extended by ``overlap`` pixels of context (clipped at the image border)."""
     _, _, h, w = ir.shape
     if tile is None or (h <= tile and w <= tile):
-        return model(ir, vi)[0, 0].double().numpy()
+        return model(ir, vi)[0, 0].double().cpu().numpy()
     out = np.empty((h, w))
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
@@ -51,7 +54,7 @@ def _forward_tiled(model: LRRNet, ir: torch.Tensor, vi: torch.Tensor, tile: int 
             ya, xa = max(y0 - overlap, 0), max(x0 - overlap, 0)
             yb, xb = min(y1 + overlap, h), min(x1 + overlap, w)
             res = model(ir[..., ya:yb, xa:xb], vi[..., ya:yb, xa:xb])[0, 0]
-            out[y0:y1, x0:x1] = res[y0 - ya : y1 - ya, x0 - xa : x1 - xa].double().numpy()
+            out[y0:y1, x0:x1] = res[y0 - ya : y1 - ya, x0 - xa : x1 - xa].double().cpu().numpy()
     return out
 
 
@@ -83,16 +86,25 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-    if tile is not None and (not isinstance(tile, int) or tile < 1):
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1):
         raise ValueError(f"tile must be a positive integer or None, got {tile!r}")
+    if not isinstance(model, LRRNet):
+        raise TypeError(f"model must be an LRRNet, got {type(model).__name__}")
     radius = model.config.receptive_radius
-    overlap = radius if overlap is None else int(overlap)
+    if overlap is None:
+        overlap = radius
+    elif isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral) or overlap < 0:
+        raise ValueError(f"overlap must be a non-negative integer, got {overlap!r}")
+    elif overlap < radius:
+        warnings.warn(f"overlap={overlap} is below the network's receptive radius {radius}: tiled output will differ "
+                      "from untiled output near tile edges", stacklevel=2)
+    tile = None if tile is None else int(tile)
     ir, vi = _check_pair(ir, vi, radius)
     if normalization == "official":
         ir, vi = _minmax(ir), _minmax(vi)
-    dtype = next(model.parameters()).dtype
-    t_ir = torch.from_numpy(ir).to(dtype)[None, None]
-    t_vi = torch.from_numpy(vi).to(dtype)[None, None]
+    param = next(model.parameters())
+    t_ir = torch.from_numpy(ir).to(device=param.device, dtype=param.dtype)[None, None]
+    t_vi = torch.from_numpy(vi).to(device=param.device, dtype=param.dtype)[None, None]
     was_training = model.training
     model.eval()
     try:

@@ -67,6 +67,8 @@ class PatchLLRRNet(nn.Module):
 
     def __init__(self, n_low: int, n_sparse: int, size: int, stride: int = 1, blocks: int = 4, tied: bool = True):
         super().__init__()
+        if not 1 <= stride <= size:
+            raise ValueError(f"stride must be between 1 and the patch size {size}, got {stride}")
         K = n_low + n_sparse
         self.n_low, self.n_sparse, self.size, self.stride, self.tied = n_low, n_sparse, size, stride, tied
         self.c0 = nn.Conv2d(1, K, size, stride=stride, bias=False)
@@ -86,6 +88,8 @@ class PatchLLRRNet(nn.Module):
         if problem.n_features != size * size:
             raise ValueError(f"the dictionaries have {problem.n_features} rows, patches of size {size} have "
                              f"{size * size} pixels")
+        if problem.ridge:
+            raise ValueError(f"Algorithm 1 takes its ridge from lam3; got a problem with ridge={problem.ridge}")
         net = cls(problem.n_low, problem.n_sparse, size, stride, blocks, tied)
         net = net.to(torch.float64 if problem.dtype == np.float64 else torch.float32)
         mu = problem.step

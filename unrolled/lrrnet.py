@@ -16,8 +16,9 @@ plain convolutions (no activation, as in the authors' ablation code), and "dense
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,7 +58,7 @@ class LRRNetConfig:
     def receptive_radius(self) -> int:
         """Pixels of context each output pixel depends on, per side (used to size tile overlaps)."""
         r = self.kernel_size // 2
-        per_branch = {"llrr": 1 + 2 * self.blocks, "conv8": 8, "dense": 1 + 3 * self.blocks}[self.extractor]
+        per_branch = {"llrr": 1 + 2 * self.blocks, "conv8": 8, "dense": 1 + 2 * self.blocks}[self.extractor]
         return r * (per_branch + 2)
 
 
@@ -88,28 +89,17 @@ class LLRRBranch(nn.Module):
         ``theta = mu (lam1; lam2)`` and ``lam3 = 1 - problem.lam3`` (Eq. 7's hat lambda3). ``mu`` defaults to the
         problem's step for ``image_shape``. Parameters take the problem's dtype.
         """
-        import numpy as np
-
-        if problem.boundary != "reflect":
-            raise ValueError(f"LLRR blocks pad by reflection; the problem has boundary={problem.boundary!r}")
         if mu is None:
             if problem.mu is None and image_shape is None:
                 raise ValueError("give mu or image_shape (the default step depends on the image size)")
             mu = problem.step(image_shape)
-        f = problem.filters.astype(np.float64)
-        K, s, _ = f.shape
-        branch = cls(problem.n_low, 1, s, blocks, n_sparse=K - problem.n_low)
-        branch = branch.to(torch.float64 if problem.dtype == np.float64 else torch.float32)
-        analysis = torch.from_numpy(mu * f).reshape(K, 1, s, s)
-        synthesis = torch.from_numpy(np.ascontiguousarray(f[:, ::-1, ::-1])).reshape(1, K, s, s)
+        first = LLRRBlock.from_problem(problem, mu)  # checks the boundary
+        K, s = problem.n_atoms, problem.size
+        branch = cls(problem.n_low, 1, s, blocks, n_sparse=K - problem.n_low).to(first.c2.conv.weight.dtype)
         with torch.no_grad():
-            branch.c0.conv.weight.copy_(analysis)
-            branch.c0.conv.bias.zero_()
+            branch.c0.load_state_dict(first.c2.state_dict())  # Z_0 = h(C2 * X): C0 is the analysis
             for block in branch.blocks:
-                block.c1.conv.weight.copy_(synthesis)
-                block.c1.conv.bias.zero_()
-                block.c2.conv.weight.copy_(analysis)
-                block.c2.conv.bias.zero_()
+                block.load_state_dict(first.state_dict())
             branch.theta.copy_(torch.from_numpy(problem.thresholds(mu).astype(np.float64)))
             branch.lam3.fill_(1.0 - problem.lam3)
         return branch
@@ -226,8 +216,6 @@ class LRRNet(nn.Module):
         if config is None:
             config = LRRNetConfig(**overrides)
         elif overrides:
-            from dataclasses import replace
-
             config = replace(config, **overrides)
         self.config = config
         Branch = _BRANCHES[config.extractor]
@@ -239,6 +227,8 @@ class LRRNet(nn.Module):
     def decompose(self, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate: coefficient maps (``ir_L``, ``ir_S``, ``vi_L``, ``vi_S``), the part images, the fused
         low-rank and sparse images and ``fused``."""
+        if ir.shape != vi.shape:
+            raise ValueError(f"ir and vi must have the same shape, got {tuple(ir.shape)} and {tuple(vi.shape)}")
         ir_l, ir_s = self.ir(ir)
         vi_l, vi_s = self.vi(vi)
         parts = self.decoder(ir_l, ir_s, vi_l, vi_s)
@@ -246,9 +236,7 @@ class LRRNet(nn.Module):
         return parts
 
     def forward(self, ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
-        ir_l, ir_s = self.ir(ir)
-        vi_l, vi_s = self.vi(vi)
-        return self.decoder(ir_l, ir_s, vi_l, vi_s)["fused"]
+        return self.decompose(ir, vi)["fused"]
 
 
 def lrrnet(weights=None, **config) -> LRRNet:

@@ -73,6 +73,8 @@ def test_bad_input():
         extract_patches(np.zeros((4, 4), dtype=complex), 2)
     with pytest.raises(ValueError, match="stride"):
         extract_patches(np.zeros((4, 4)), 2, 0)
+    with pytest.raises(ValueError, match="stride=3 is larger than the patch size 2"):
+        extract_patches(np.zeros((8, 8)), 2, 3)
     with pytest.raises(ValueError, match=r"X has shape \(4, 4\).*\(4, 9\)"):
         fold_patches(np.zeros((4, 4)), (4, 4), 2, 1)
     with pytest.raises(ValueError, match="larger than the image_shape"):

@@ -29,8 +29,32 @@ def test_tiled_equals_untiled(net, pair):
     b = fuse_images(net, ir, vi, tile=48).astype(int)
     assert np.abs(a - b).max() <= 1
     # too little context is visibly wrong: the margin matters
-    short = fuse_images(net, ir, vi, normalization="none", tile=48, overlap=1)
+    with pytest.warns(UserWarning, match="receptive radius"):
+        short = fuse_images(net, ir, vi, normalization="none", tile=48, overlap=1)
     assert np.abs(short - full).max() > 1e-3 * (full.max() - full.min())
+
+
+def test_official_normalisation_is_the_authors_formula(net, pair):
+    ir, vi = pair
+
+    def minmax(a):
+        a = a.astype(np.float64)
+        return (a - a.min()) / (a.max() - a.min() + 1e-5)
+
+    raw = fuse_images(net, minmax(ir), minmax(vi), normalization="none")
+    expected = np.floor(255 * (raw - raw.min()) / (raw.max() - raw.min() + 1e-5)).astype(np.uint8)
+    np.testing.assert_array_equal(fuse_images(net, ir, vi), expected)
+
+
+@pytest.mark.parametrize("config", [dict(extractor="dense", n=8, blocks=2), dict(kernel_size=5, n=8, blocks=2),
+                                    dict(extractor="conv8", n=4)])
+def test_tiled_equals_untiled_for_other_architectures(pair, config):
+    torch.manual_seed(1)
+    net = LRRNet(**config).eval()
+    ir, vi = pair[0][:120, :150], pair[1][:120, :150]
+    full = fuse_images(net, ir, vi, normalization="none")
+    tiled = fuse_images(net, ir, vi, normalization="none", tile=40)
+    np.testing.assert_allclose(tiled, full, atol=1e-4 * (full.max() - full.min()))
 
 
 def test_official_normalisation_and_dtypes(net, pair):
@@ -64,3 +88,19 @@ def test_bad_input(net, pair):
         fuse_images(net, ir, vi, normalization="imagenet")
     with pytest.raises(ValueError, match="tile"):
         fuse_images(net, ir, vi, tile=0)
+    with pytest.raises(ValueError, match="tile"):
+        fuse_images(net, ir, vi, tile=True)
+    with pytest.raises(ValueError, match="overlap"):
+        fuse_images(net, ir, vi, tile=64, overlap=-1)
+    with pytest.warns(UserWarning, match="below the network's receptive radius"):
+        fuse_images(net, ir[:40, :40], vi[:40, :40], tile=32, overlap=2)
+    with pytest.raises(TypeError, match="dtype"):
+        fuse_images(net, ir.astype(complex), vi)
+    inf = ir.astype(float)
+    inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="vi contains non-finite"):
+        fuse_images(net, ir, inf)
+    with pytest.raises(TypeError, match="model must be an LRRNet"):
+        fuse_images(torch.nn.Identity(), ir, vi)
+    with pytest.raises(ValueError, match="same shape"):
+        net(torch.zeros(1, 1, 30, 30), torch.zeros(1, 1, 30, 31))

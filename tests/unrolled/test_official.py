@@ -22,6 +22,14 @@ def model(official_path):
     return load_official_checkpoint(official_path)
 
 
+def test_the_shared_file_is_the_released_one(official_path):
+    import hashlib
+
+    from unrolled.weights import OFFICIAL_SHA256
+
+    assert hashlib.sha256(official_path.read_bytes()).hexdigest() == OFFICIAL_SHA256
+
+
 def test_loads_strictly_with_the_released_architecture(model):
     assert sum(p.numel() for p in model.parameters()) == 49_204
     c = model.config
@@ -62,7 +70,7 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="torch.load"):
         load_official_checkpoint(tmp_path / "x.model")
     torch.save({"weight": torch.zeros(2)}, tmp_path / "y.model")
-    with pytest.raises(ValueError, match="not an LRRNet"):
+    with pytest.raises(ValueError, match=r"(?s)missing keys: \['decoder.fuse_low.*unexpected keys: \['weight"):
         load_official_checkpoint(tmp_path / "y.model")
     with pytest.raises(FileNotFoundError):
         load_official_checkpoint(tmp_path / "missing.model")
