@@ -1,0 +1,99 @@
+"""Metrics against published values (skip without ../shared) and hand-computable cases."""
+
+import json
+
+import numpy as np
+import pytest
+
+from llrr.metrics import compute, list_metrics
+from llrr.metrics.paper import en, ssim_matlab
+from llrr.metrics.standard import mutual_information
+
+from ..conftest import load_grey, shared_path
+
+
+def _u8(path):
+    return load_grey(path).astype(np.uint8)
+
+
+def _means(folder, profile="paper"):
+    acc = {}
+    for k in range(1, 22):
+        name = f"{k:02d}.png"
+        res = compute(_u8(folder / name), _u8(shared_path("data", "tno21", "ir", name)),
+                      _u8(shared_path("data", "tno21", "vi", name)), profile=profile)
+        for m, v in res.items():
+            acc.setdefault(m, []).append(v)
+    return {m: float(np.mean(v)) for m, v in acc.items()}
+
+
+@pytest.mark.shared
+def test_paper_profile_reproduces_table5_rfn_nest_row():
+    means = _means(shared_path("data", "metrics_reference", "rfn_nest"))
+    table5 = {"En": 6.84134, "SD": 71.90131, "MI": 13.68269}  # LRRNet paper, Table 5, RFN-Nest row
+    for m, v in table5.items():
+        assert round(means[m], 5) == v, (m, means[m])
+
+
+@pytest.mark.shared
+def test_paper_profile_on_the_released_lrrnet_outputs():
+    means = _means(shared_path("data", "tno21", "ref_lrrnet"))
+    ref = {"En": 6.838446, "SD": 81.069932, "MI": 13.676892, "SSIM": 0.682663}  # spec section 0.1
+    for m, v in ref.items():
+        assert means[m] == pytest.approx(v, abs=1e-6), m
+
+
+@pytest.mark.shared
+def test_ssim_a_equals_lis_published_per_image_values():
+    published = json.loads(shared_path("data", "metrics_reference", "vgg_ml_published_per_image.json").read_text())
+    exact = 0
+    for k in range(1, 22):
+        name = f"{k:02d}"
+        val = compute(_u8(shared_path("data", "metrics_reference", "vgg_ml", f"{name}.png")),
+                      _u8(shared_path("data", "tno21", "ir", f"{name}.png")),
+                      _u8(shared_path("data", "tno21", "vi", f"{name}.png")), metrics=["SSIM"])["SSIM"]
+        if name == "02":  # known exception: Li's spreadsheet was computed on another copy of IR2/VIS2
+            continue
+        assert val == pytest.approx(published["SSIMa"][name], abs=1e-9), name
+        exact += 1
+    assert exact == 20
+
+
+def test_hand_computable_cases(rng):
+    const = np.full((20, 30), 77, np.uint8)
+    assert en(const) == 0.0
+    r = compute(const, const, const, profile="standard")
+    assert r["SD"] == 0.0 and r["MI"] == 0.0 and r["SSIM"] == pytest.approx(1.0)
+    two = np.zeros((10, 10), np.uint8)
+    two[:, 5:] = 255  # two equally likely values: 1 bit
+    assert en(two) == pytest.approx(1.0)
+    assert compute(two, two, two, profile="paper")["MI"] == pytest.approx(2.0)  # Li's MI = 2 En
+    assert compute(two, two, two, profile="standard")["SD"] == pytest.approx(127.5)
+    assert compute(two, two, two, profile="paper")["SD"] == pytest.approx(np.sqrt(100 * 0.25))
+    img = rng.integers(0, 256, (64, 64)).astype(np.uint8)
+    assert mutual_information(img, img) == pytest.approx(en(img))  # I(X;X) = H(X)
+    other = rng.integers(0, 256, (64, 64)).astype(np.uint8)
+    assert 0 <= mutual_information(img, other) < 0.5 * en(img)
+    assert ssim_matlab(img, img) == pytest.approx(1.0)
+
+
+def test_inputs_and_errors(rng, tmp_path):
+    from PIL import Image
+
+    img = rng.integers(0, 256, (32, 40)).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "f.png")
+    a = compute(tmp_path / "f.png", img, img)
+    b = compute(img, img.astype(np.uint16) * 257, img.astype(float))
+    assert a == b
+    colour = np.stack([img] * 3, -1)
+    assert compute(colour, img, img)["En"] == pytest.approx(en(img))
+    with pytest.raises(ValueError, match=r"same shape.*\(32, 40\), \(32, 40\) and \(32, 39\)"):
+        compute(img, img, img[:, :-1])
+    with pytest.raises(ValueError, match="unknown metric"):
+        compute(img, img, img, metrics=["PSNRX"])
+    with pytest.raises(ValueError, match="profile"):
+        list_metrics("matlab")
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        compute(tmp_path / "missing.png", img, img)
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
+        compute(img.astype(float) * 2, img, img)
