@@ -1,7 +1,7 @@
 """Image-fusion metrics with two profiles: "paper" (Hui Li's semantics, comparable with the LRRNet paper's tables)
 and "standard" (conventional definitions). See ../shared/specs/fusion-metrics.md for every definition.
 
-This first step provides En, SD, MI and SSIM (the paper's SSIM_a); Nabf, VIF and the other widely reported metrics
+This first step provides En, SD, MI, SSIM (the paper's SSIM_a) and Nabf; VIF and the other widely reported metrics
 arrive with the rest of the metrics issue.
 
 >>> import numpy as np
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from . import paper, standard
 from ._common import check_triplet
+from .nabf import nabf
 
 __all__ = ["Metric", "METRICS", "PROFILES", "list_metrics", "compute"]
 
@@ -41,12 +42,16 @@ PROFILES: dict[str, dict[str, Metric]] = {
         "SD": Metric("SD", _f(paper.sd_paper), True, "Li's SD: sqrt of the sum of squares on [0,1], no /N"),
         "MI": Metric("MI", _f(paper.mi_paper), True, "Li's MI, equal to 2 En"),
         "SSIM": Metric("SSIM", paper.ssim_a, True, "Li's SSIM_a: MATLAB ssim averaged over the two sources"),
+        "Nabf": Metric("Nabf", lambda f, a, b: nabf(f, a, b, scale=1.0), False,
+                       "Kumar's modified N_abf on [0,1] images (Li): uniform weights"),
     },
     "standard": {
         "En": Metric("En", _f(paper.en), True, "histogram entropy (bits)"),
         "SD": Metric("SD", _f(standard.sd), True, "population standard deviation on [0,255]"),
         "MI": Metric("MI", standard.mi, True, "I(IR;F) + I(VI;F), bits, joint histograms"),
         "SSIM": Metric("SSIM", paper.ssim_a, True, "MATLAB ssim averaged over the two sources"),
+        "Nabf": Metric("Nabf", lambda f, a, b: nabf(f, a, b, scale=255.0), False,
+                       "Kumar's modified N_abf on [0,255] images (gradient weights active)"),
     },
 }
 METRICS = PROFILES["standard"]

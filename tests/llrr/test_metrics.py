@@ -30,7 +30,7 @@ def _means(folder, profile="paper"):
 @pytest.mark.shared
 def test_paper_profile_reproduces_table5_rfn_nest_row():
     means = _means(shared_path("data", "metrics_reference", "rfn_nest"))
-    table5 = {"En": 6.84134, "SD": 71.90131, "MI": 13.68269}  # LRRNet paper, Table 5, RFN-Nest row
+    table5 = {"En": 6.84134, "SD": 71.90131, "MI": 13.68269, "Nabf": 0.07288}  # LRRNet paper, Table 5, RFN-Nest
     for m, v in table5.items():
         assert round(means[m], 5) == v, (m, means[m])
 
@@ -38,23 +38,24 @@ def test_paper_profile_reproduces_table5_rfn_nest_row():
 @pytest.mark.shared
 def test_paper_profile_on_the_released_lrrnet_outputs():
     means = _means(shared_path("data", "tno21", "ref_lrrnet"))
-    ref = {"En": 6.838446, "SD": 81.069932, "MI": 13.676892, "SSIM": 0.682663}  # spec section 0.1
+    ref = {"En": 6.838446, "SD": 81.069932, "MI": 13.676892, "SSIM": 0.682663, "Nabf": 0.145714}  # spec 0.1
     for m, v in ref.items():
         assert means[m] == pytest.approx(v, abs=1e-6), m
 
 
 @pytest.mark.shared
-def test_ssim_a_equals_lis_published_per_image_values():
+@pytest.mark.parametrize(("metric", "key"), [("SSIM", "SSIMa"), ("Nabf", "Nabf")])
+def test_equals_lis_published_per_image_values(metric, key):
     published = json.loads(shared_path("data", "metrics_reference", "vgg_ml_published_per_image.json").read_text())
     exact = 0
     for k in range(1, 22):
         name = f"{k:02d}"
         val = compute(_u8(shared_path("data", "metrics_reference", "vgg_ml", f"{name}.png")),
                       _u8(shared_path("data", "tno21", "ir", f"{name}.png")),
-                      _u8(shared_path("data", "tno21", "vi", f"{name}.png")), metrics=["SSIM"])["SSIM"]
+                      _u8(shared_path("data", "tno21", "vi", f"{name}.png")), metrics=[metric])[metric]
         if name == "02":  # known exception: Li's spreadsheet was computed on another copy of IR2/VIS2
             continue
-        assert val == pytest.approx(published["SSIMa"][name], abs=1e-9), name
+        assert val == pytest.approx(published[key][name], abs=1e-9), name
         exact += 1
     assert exact == 20
 
@@ -75,6 +76,12 @@ def test_hand_computable_cases(rng):
     other = rng.integers(0, 256, (64, 64)).astype(np.uint8)
     assert 0 <= mutual_information(img, other) < 0.5 * en(img)
     assert ssim_matlab(img, img) == pytest.approx(1.0)
+    # Nabf: a fused image equal to a source has no artifacts (never stronger than that source); an added edge has
+    assert compute(img, img, other, profile="paper")["Nabf"] == 0.0
+    flat = np.full((32, 32), 100, np.uint8)
+    edged = flat.copy()
+    edged[:, 16:] = 200
+    assert compute(edged, flat, flat, profile="standard")["Nabf"] > 0.01
 
 
 def test_inputs_and_errors(rng, tmp_path):
