@@ -4,6 +4,8 @@ import torch
 
 from unrolled import LRRNet, LRRNetConfig, soft_threshold
 
+from ._training import grads_and_steps
+
 
 def test_default_parameter_count_is_the_papers():
     assert sum(p.numel() for p in LRRNet().parameters()) == 49_204  # Table 7: 0.04920 M
@@ -48,18 +50,8 @@ def test_gradients_reach_every_parameter_and_training_reduces_a_toy_loss():
     net = LRRNet(n=8, blocks=2)
     ir, vi = torch.rand(4, 1, 16, 16), torch.rand(4, 1, 16, 16)
     target = 0.5 * (ir + vi)
-    loss = torch.nn.functional.mse_loss(net(ir, vi), target)
-    loss.backward()
-    for name, p in net.named_parameters():
-        assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    first = loss.item()
-    for _ in range(30):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(net(ir, vi), target)
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.5 * first
+    first, last = grads_and_steps(net, lambda: torch.nn.functional.mse_loss(net(ir, vi), target), steps=30)
+    assert last < 0.5 * first
 
 
 def test_bad_configuration():
