@@ -32,6 +32,38 @@ def _cmd_decompose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_dirs(specs: list[str]) -> dict[str, Path]:
+    """``["NAME=DIR", ...]`` -> ``{NAME: DIR}``; a bad item or a repeated name is an error naming it."""
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        name, folder = name.strip(), folder.strip()
+        if not sep or not name or not folder:
+            raise ValueError(f"--fused takes NAME=DIR items (e.g. lrrnet=outputs/lrrnet), got {spec!r}")
+        if name in out:
+            raise ValueError(f"--fused: method name {name!r} given twice ({out[name]} and {folder})")
+        out[name] = Path(folder)
+    return out
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    fused = _method_dirs(args.fused)
+    out = Path(args.out)
+    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    if plot.resolve() == out.resolve():
+        raise ValueError(f"--plot and --out name the same file {out}")
+    result = evaluate(args.ir, args.vi, fused, profile=args.profile, metrics=args.metrics, progress=not args.quiet)
+    result.to_csv(out)
+    result.plot(plot)
+    print(f"mean over {len(result.images)} image(s), {result.profile} profile (bold: best of each column)\n")
+    print(result.to_markdown())
+    print(f"\nper-image scores written to {out.resolve()}")
+    print(f"bar chart written to {plot.resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llrr", description="Learned low-rank representation: decomposition and fusion.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -45,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--iterations", type=int, default=400, help="iterations per solver (default: %(default)s)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_decompose)
+    e = sub.add_parser("evaluate", help="score fused images against their sources: per-image CSV, mean table, chart",
+                       description="Pair images by file name (stem) across --ir, --vi and each --fused folder, "
+                                   "compute the metrics of each method on each pair, write a per-image CSV and a "
+                                   "bar chart, and print the mean table as Markdown.")
+    e.add_argument("--ir", required=True, metavar="DIR", help="folder of infrared images (png, jpg, bmp, tif)")
+    e.add_argument("--vi", required=True, metavar="DIR", help="folder of visible images, same file names")
+    e.add_argument("--fused", required=True, nargs="+", metavar="NAME=DIR",
+                   help="one folder of fused images per method, e.g. lrrnet=outputs/lrrnet densefuse=results/df")
+    e.add_argument("--profile", default="paper", help="metric profile: paper or standard (default: %(default)s)")
+    e.add_argument("--metrics", nargs="+", metavar="M", help="metrics to compute (default: all of the profile)")
+    e.add_argument("-o", "--out", default="outputs/evaluation.csv", help="per-image CSV (default: %(default)s)")
+    e.add_argument("--plot", metavar="PATH", help="bar chart path (default: the CSV path with .png)")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_evaluate)
     return p
 
 

@@ -46,11 +46,15 @@ def load_grey(path) -> np.ndarray:
 def atomic_path(path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it.
 
-    Nothing already at ``path`` is lost or half-written if writing fails.
+    Nothing already at ``path`` is lost or half-written if writing fails. The file gets the usual permissions
+    (0o666 less the umask), not mkstemp's private 0o600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix or path.suffix, dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -1,8 +1,8 @@
 """Image-fusion metrics with two profiles: "paper" (Hui Li's semantics, comparable with the LRRNet paper's tables)
 and "standard" (conventional definitions). See ../shared/specs/fusion-metrics.md for every definition.
 
-This first step provides En, SD, MI, SSIM (the paper's SSIM_a) and Nabf; VIF and the other widely reported metrics
-arrive with the rest of the metrics issue.
+The paper profile has the six metrics of the paper (En, SD, MI, SSIM = Li's SSIM_a, VIF = Li's vifvec, Nabf); the
+standard profile has the same six with conventional definitions plus the other widely reported ones.
 
 >>> import numpy as np
 >>> img = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from . import paper, standard
 from ._common import check_triplet
 from .nabf import nabf
+from .vif import vif
 
 __all__ = ["Metric", "METRICS", "PROFILES", "list_metrics", "compute"]
 
@@ -42,6 +43,8 @@ PROFILES: dict[str, dict[str, Metric]] = {
         "SD": Metric("SD", _f(paper.sd_paper), True, "Li's SD: sqrt of the sum of squares on [0,1], no /N"),
         "MI": Metric("MI", _f(paper.mi_paper), True, "Li's MI, equal to 2 En"),
         "SSIM": Metric("SSIM", paper.ssim_a, True, "Li's SSIM_a: MATLAB ssim averaged over the two sources"),
+        "VIF": Metric("VIF", lambda f, a, b: vif(f, a, b, scale=1.0), True,
+                      "Li's VIFm: vifvec (wavelet-domain VIF) on [0,1] images, averaged over the two sources"),
         "Nabf": Metric("Nabf", lambda f, a, b: nabf(f, a, b, scale=1.0), False,
                        "Kumar's modified N_abf on [0,1] images (Li): uniform weights"),
     },
@@ -50,6 +53,8 @@ PROFILES: dict[str, dict[str, Metric]] = {
         "SD": Metric("SD", _f(standard.sd), True, "population standard deviation on [0,255]"),
         "MI": Metric("MI", standard.mi, True, "I(IR;F) + I(VI;F), bits, joint histograms"),
         "SSIM": Metric("SSIM", paper.ssim_a, True, "MATLAB ssim averaged over the two sources"),
+        "VIF": Metric("VIF", lambda f, a, b: vif(f, a, b, scale=255.0), True,
+                      "vifvec (wavelet-domain VIF) on [0,255] images, averaged over the two sources"),
         "Nabf": Metric("Nabf", lambda f, a, b: nabf(f, a, b, scale=255.0), False,
                        "Kumar's modified N_abf on [0,255] images (gradient weights active)"),
     },

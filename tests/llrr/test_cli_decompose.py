@@ -66,3 +66,15 @@ def test_progress_bar_does_not_stop_the_solvers():
     img = load_grey(DEMO_IR)[:48, :48]
     dec = decompose(img, DecompositionConfig(stride=4, algorithm1_iter=25, fista_iter=25), progress=True)
     assert [r.n_iter for r in dec.results.values()] == [25, 25]
+
+
+def test_atomic_path_gives_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("new")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
