@@ -23,11 +23,14 @@ N_ATOMS = 128
 N_LOW = 32
 LAM = 0.1
 PATCH = 8
+SMOKE = os.environ.get("LLRR_BENCH_SMOKE", "") not in ("", "0")
+"""``LLRR_BENCH_SMOKE=1``: tiny sizes and caps, so that the test suite runs every benchmark in a few seconds."""
+CROP = 24 if SMOKE else 256
 
 
 @cache
 def patches(dtype=np.float64) -> np.ndarray:
-    img = load_grey(DEMO)[:256, :256] / 255.0
+    img = load_grey(DEMO)[:CROP, :CROP] / 255.0
     return extract_patches(img, PATCH, 1).astype(dtype)
 
 

@@ -20,10 +20,12 @@ from sklearn.decomposition import sparse_encode
 from solvers import FISTA, ConvergenceWarning
 from solvers.cd import CoordinateDescent
 
-from ._setup import LAM, lasso_problem, patches
+from ._setup import LAM, SMOKE, lasso_problem, patches
 
 REL = 1e-6
 CAP = {"cd": 500, "fista": 2000, "sporco_pgm": 300, "sporco_admm": 300}
+if SMOKE:
+    CAP = {k: 20 for k in CAP}
 
 
 @cache
