@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from . import paper, standard
+from . import paper, simple, standard
 from ._common import check_triplet
+from .fmi import fmi
 from .nabf import nabf
+from .qabf import qabf
 from .vif import vif
 
 __all__ = ["Metric", "METRICS", "PROFILES", "list_metrics", "compute"]
@@ -57,6 +59,17 @@ PROFILES: dict[str, dict[str, Metric]] = {
                       "vifvec (wavelet-domain VIF) on [0,255] images, averaged over the two sources"),
         "Nabf": Metric("Nabf", lambda f, a, b: nabf(f, a, b, scale=255.0), False,
                        "Kumar's modified N_abf on [0,255] images (gradient weights active)"),
+        "Qabf": Metric("Qabf", qabf, True, "Xydeas-Petrovic Q^AB/F edge transfer on [0,255] (Sobel, weights g)"),
+        "SF": Metric("SF", simple.sf, True, "spatial frequency sqrt(RF^2 + CF^2) of the fused image"),
+        "AG": Metric("AG", simple.ag, True, "average gradient of the fused image"),
+        "SCD": Metric("SCD", simple.scd, True, "sum of correlations of differences r(F-VI, IR) + r(F-IR, VI)"),
+        "CC": Metric("CC", simple.cc, True, "mean correlation coefficient of F with each source"),
+        "PSNR": Metric("PSNR", simple.psnr, True, "10 log10(255^2 / MSE), dB"),
+        "MSE": Metric("MSE", simple.mse, False, "mean of MSE(F, IR) and MSE(F, VI) on [0,255]"),
+        "FMI_pixel": Metric("FMI_pixel", lambda f, a, b: fmi(f, a, b, feature="none"), True,
+                            "Haghighat's fast FMI on pixel intensities, 3x3 windows, averaged over the sources"),
+        "FMI_edge": Metric("FMI_edge", lambda f, a, b: fmi(f, a, b, feature="edge"), True,
+                           "fast FMI on MATLAB Sobel edge maps (what Li's bundle reports as FMI_pixel)"),
     },
 }
 METRICS = PROFILES["standard"]

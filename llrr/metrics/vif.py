@@ -30,6 +30,8 @@ H. R. Sheikh and A. C. Bovik, "Image information and visual quality", IEEE Trans
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.ndimage import uniform_filter
 
@@ -38,14 +40,49 @@ __all__ = ["MIN_SIZE", "vifvec", "vif"]
 _M = 3
 _SIGMA_NSQ = 0.4
 _TOL = 1e-15
+MIN_SIZE = 72
+"""Smallest image side for the 4-level steerable pyramid (its 9-tap low-pass must fit the coarsest level)."""
 # (pyramid level, orientation, window side): LIVE's subbands 4 7 | 10 13 | 16 19 | 22 25, coarsest level first
 _SUBBANDS = [(3, 3, 3), (3, 0, 3), (2, 3, 5), (2, 0, 5), (1, 3, 9), (1, 0, 9), (0, 3, 17), (0, 0, 17)]
 
 
-def _pyramid(image: np.ndarray) -> dict:
-    from pyrtools.pyramids import SteerablePyramidSpace
+def _bands(image: np.ndarray) -> dict:
+    """The subbands VIF uses, ``{(level, orientation): band}``, exactly as
+    ``pyrtools.pyramids.SteerablePyramidSpace(image, height=4, order=5, edge_type="reflect1")`` computes them (its
+    filters and correlation routine), without the high-pass residual and the four orientations VIF does not read."""
+    from pyrtools.pyramids.c.wrapper import corrDn
+    from pyrtools.pyramids.filters import parse_filter
 
-    return SteerablePyramidSpace(image, height=4, order=5, edge_type="reflect1").pyr_coeffs
+    filters = parse_filter("sp5_filters", normalize=False)
+    side = int(np.sqrt(filters["bfilts"].shape[0]))
+    wanted = sorted({band for _, band, _ in _SUBBANDS})
+    lo = corrDn(image=image, filt=filters["lo0filt"], edge_type="reflect1")
+    out = {}
+    for level in range(4):
+        for band in wanted:
+            filt = filters["bfilts"][:, band].reshape(side, side).T
+            out[(level, band)] = np.asarray(corrDn(image=lo, filt=filt, edge_type="reflect1"))
+        if level < 3:
+            lo = corrDn(image=lo, filt=filters["lofilt"], edge_type="reflect1", step=(2, 2))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _cached_bands(data: bytes, shape: tuple[int, int]) -> dict:
+    return _bands(np.frombuffer(data, np.uint8).reshape(shape).astype(np.float64))
+
+
+def _pyramid(image: np.ndarray, scale: float) -> dict:
+    """The subbands of the uint8 ``image`` read on [0, scale]. The transform is linear, so the bands of the [0, 255]
+    image are computed once (and kept for the last few images, e.g. for both metric profiles) and scaled."""
+    if min(image.shape) < MIN_SIZE:
+        raise ValueError(f"VIF needs images of at least {MIN_SIZE} x {MIN_SIZE} pixels (a 4-level steerable "
+                         f"pyramid), got shape {image.shape}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    bands = _cached_bands(np.ascontiguousarray(image, dtype=np.uint8).tobytes(), image.shape)
+    factor = scale / 255.0
+    return bands if factor == 1.0 else {k: v * factor for k, v in bands.items()}
 
 
 def _crop(band: np.ndarray) -> np.ndarray:
@@ -81,16 +118,20 @@ def _distortion_channel(x: np.ndarray, y: np.ndarray, win: int) -> tuple[np.ndar
 
 def _reference_gsm(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h, w = x.shape
-    overlapping = np.stack([x[k : h - (_M - 1 - k), j : w - (_M - 1 - j)].ravel()
-                            for j in range(_M) for k in range(_M)])
-    centred = overlapping - overlapping.mean(axis=1, keepdims=True)
-    cu = centred @ centred.T / overlapping.shape[1]
-    blocks = np.stack([x[k::_M, j::_M].ravel() for j in range(_M) for k in range(_M)])
+    offsets = [(k, j) for j in range(_M) for k in range(_M)]  # LIVE's order: column offset outer, row offset inner
+    overlapping = np.empty((_M * _M, (h - _M + 1) * (w - _M + 1)))
+    for i, (k, j) in enumerate(offsets):
+        overlapping[i].reshape(h - _M + 1, w - _M + 1)[...] = x[k : h - (_M - 1 - k), j : w - (_M - 1 - j)]
+    mean = overlapping.mean(axis=1, keepdims=True)
+    cu = (overlapping @ overlapping.T) / overlapping.shape[1] - mean @ mean.T
+    blocks = np.empty((_M * _M, (h // _M) * (w // _M)))
+    for i, (k, j) in enumerate(offsets):
+        blocks[i].reshape(h // _M, w // _M)[...] = x[k::_M, j::_M]
     try:
         solved = np.linalg.solve(cu, blocks)
     except np.linalg.LinAlgError:  # a flat or degenerate band: pseudo-inverse (LIVE's inv() would give Inf/NaN)
         solved = np.linalg.pinv(cu) @ blocks
-    s = np.sum(solved * blocks, axis=0) / (_M * _M)
+    s = np.einsum("ij,ij->j", solved, blocks) / (_M * _M)
     return s.reshape(h // _M, w // _M), np.linalg.eigvalsh(cu)
 
 
@@ -106,19 +147,6 @@ def _information(ref_pyr: dict, dist_pyr: dict) -> tuple[float, float]:
         num += float(np.sum(np.log2(1.0 + gs / (vv[..., None] + _SIGMA_NSQ))))
         den += float(np.sum(np.log2(1.0 + s[..., None] * lam / _SIGMA_NSQ)))
     return num, den
-
-
-MIN_SIZE = 72
-"""Smallest image side for the 4-level steerable pyramid (its 9-tap low-pass must fit the coarsest level)."""
-
-
-def _as_float(image: np.ndarray, scale: float) -> np.ndarray:
-    if min(image.shape) < MIN_SIZE:
-        raise ValueError(f"VIF needs images of at least {MIN_SIZE} x {MIN_SIZE} pixels (a 4-level steerable "
-                         f"pyramid), got shape {image.shape}")
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale!r}")
-    return image.astype(np.float64) * (scale / 255.0)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -143,7 +171,7 @@ def vifvec(reference: np.ndarray, distorted: np.ndarray, *, scale: float = 255.0
     >>> round(vifvec(img, img), 12)
     1.0
     """
-    num, den = _information(_pyramid(_as_float(reference, scale)), _pyramid(_as_float(distorted, scale)))
+    num, den = _information(_pyramid(reference, scale), _pyramid(distorted, scale))
     return _ratio(num, den)
 
 
@@ -153,9 +181,9 @@ def vif(fused: np.ndarray, ir: np.ndarray, vi: np.ndarray, *, scale: float = 255
     ``scale=1`` is the paper's VIFm (Li's evaluation on [0, 1] images); ``scale=255`` the documented range. A
     constant source carries no information and makes the result nan.
     """
-    fused_pyr = _pyramid(_as_float(fused, scale))
+    fused_pyr = _pyramid(fused, scale)
     total = 0.0
     for source in (ir, vi):
-        num, den = _information(_pyramid(_as_float(source, scale)), fused_pyr)
+        num, den = _information(_pyramid(source, scale), fused_pyr)
         total += _ratio(num, den)
     return total / 2.0

@@ -132,3 +132,16 @@ def test_vif_properties(demo_ir, demo_vi):
     assert both == pytest.approx((1.0 + vifvec(vi, ir)) / 2, abs=1e-12)
     assert compute(ir, ir, vi, metrics=["VIF"])["VIF"] == pytest.approx(
         (vifvec(ir, ir, scale=1.0) + vifvec(vi, ir, scale=1.0)) / 2)
+
+
+def test_vif_bands_are_pyrtools_steerable_pyramid(demo_vi):
+    from pyrtools.pyramids import SteerablePyramidSpace
+
+    from llrr.metrics.vif import _SUBBANDS, _pyramid
+
+    img = demo_vi.astype(np.uint8)[:100, :130]
+    full = SteerablePyramidSpace(img / 255.0, height=4, order=5, edge_type="reflect1").pyr_coeffs
+    ours = _pyramid(img, 1.0)
+    assert sorted(ours) == sorted((lev, band) for lev, band, _ in _SUBBANDS)
+    for key, band in ours.items():
+        np.testing.assert_allclose(band, full[key], rtol=0, atol=1e-13)  # computed on [0, 255], then scaled
