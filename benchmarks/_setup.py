@@ -73,3 +73,12 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
+
+
+SHARED = Path(os.environ.get("LLRR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def shared(*parts) -> Path | None:
+    """A path under ../shared (or ``$LLRR_SHARED``), or None when it is not there."""
+    path = SHARED.joinpath(*parts)
+    return path if path.exists() else None

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import torch
 
+from .fast import fast_forward, fast_unsupported_reason
 from .lrrnet import LRRNet
 
 __all__ = ["fuse_images", "NORMALIZATIONS"]
@@ -59,7 +60,7 @@ def _forward_tiled(model: LRRNet, ir: torch.Tensor, vi: torch.Tensor, tile: int 
 
 
 def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile: int | None = None,
-                overlap: int | None = None) -> np.ndarray:
+                overlap: int | None = None, fast: bool | None = None) -> np.ndarray:
     """Fuse one grey infrared/visible pair with ``model``.
 
     Parameters
@@ -76,9 +77,14 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
         Fuse in tiles of ``tile x tile`` output pixels to bound memory. Each tile is computed with ``overlap`` pixels
         of context on every side (default: the network's receptive radius, so that tiled and untiled outputs agree
         up to float rounding; reflection padding only differs within that margin). The official output scaling is
-        applied once, to the assembled image.
+        applied once, to the assembled image. The fast path (``fast``) needs no tiles and ignores ``tile``.
     overlap : int, optional
         Context margin for tiles (default ``model.config.receptive_radius``).
+    fast : bool, optional
+        Use :func:`unrolled.fast.fast_forward` (streaming numba kernels, float32, memory bounded without tiles; equal
+        to the modules up to float32 rounding). None (default): wherever it supports the model and no overlap
+        below the receptive radius was asked for; True: always (ValueError saying why where it cannot); False: the
+        eager modules.
 
     Returns
     -------
@@ -98,10 +104,17 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
     elif overlap < radius:
         warnings.warn(f"overlap={overlap} is below the network's receptive radius {radius}: tiled output will differ "
                       "from untiled output near tile edges", stacklevel=2)
+    if fast is not None and not isinstance(fast, bool):
+        raise ValueError(f"fast must be True, False or None, got {fast!r}")
     tile = None if tile is None else int(tile)
     ir, vi = _check_pair(ir, vi, radius)
     if normalization == "official":
         ir, vi = _minmax(ir), _minmax(vi)
+    if fast is None:
+        fast = overlap >= radius and fast_unsupported_reason(model) is None
+    if fast:
+        out = fast_forward(model, ir, vi).astype(np.float64)  # raises with the reason if unsupported
+        return out if normalization == "none" else (_minmax(out) * 255.0).astype(np.uint8)
     param = next(model.parameters())
     t_ir = torch.from_numpy(ir).to(device=param.device, dtype=param.dtype)[None, None]
     t_vi = torch.from_numpy(vi).to(device=param.device, dtype=param.dtype)[None, None]

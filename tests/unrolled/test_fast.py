@@ -1,0 +1,181 @@
+"""The fast inference path (unrolled.fast) computes what the eager modules compute, for every size and strip layout."""
+
+import numpy as np
+import pytest
+import torch
+
+from unrolled import LRRNet, load_official_checkpoint
+from unrolled.fast import fast_branch, fast_forward, fast_supported, fast_unsupported_reason
+
+from ..conftest import load_grey, shared_path
+
+OFFICIAL = ("weights", "lrrnet_official_tno_block4.model")
+
+
+def _realistic(net: LRRNet, seed: int) -> LRRNet:
+    """Random weights with thresholds in the released model's range (some negative), so that maps are not all 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for branch in (net.ir, net.vi):
+            branch.theta.copy_(torch.rand(branch.theta.shape, generator=g) * 0.06 - 0.01)
+            branch.lam3.fill_(0.9)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def random_net():
+    torch.manual_seed(0)
+    return _realistic(LRRNet(), 1)
+
+
+@pytest.fixture(scope="module")
+def official_net():
+    return load_official_checkpoint(shared_path(*OFFICIAL)).eval()
+
+
+@pytest.fixture(params=["random", pytest.param("official", marks=pytest.mark.shared)])
+def net(request):
+    return request.getfixturevalue(f"{request.param}_net")
+
+
+def eager(net, ir, vi) -> np.ndarray:
+    with torch.inference_mode():
+        t = [torch.from_numpy(np.asarray(a, np.float32))[None, None] for a in (ir, vi)]
+        return net(*t)[0, 0].numpy()
+
+
+def minmax(a):
+    a = np.asarray(a, np.float64)
+    return (a - a.min()) / (a.max() - a.min() + 1e-5)
+
+
+def official_uint8(raw):
+    return (minmax(raw) * 255.0).astype(np.uint8)
+
+
+def assert_close(fast, ref, tol=1e-4):
+    assert fast.dtype == np.float32 and fast.shape == ref.shape
+    err = np.abs(fast.astype(np.float64) - ref).max() / np.ptp(ref)
+    assert err <= tol, f"fast path differs from eager by {err:.2e} of the output range"
+    levels = np.abs(official_uint8(fast).astype(int) - official_uint8(ref))
+    assert levels.max() <= 1 and (levels == 0).mean() > 0.99
+
+
+@pytest.mark.parametrize("shape", [(23, 23), (31, 47), (64, 64), (100, 77), (2, 9), (7, 3)])
+def test_equals_eager_on_random_inputs(net, shape, rng):
+    ir, vi = rng.random(shape), rng.random(shape)
+    assert_close(fast_forward(net, ir, vi), eager(net, ir, vi))
+
+
+def test_equals_eager_on_a_large_image(random_net, rng):
+    ir, vi = rng.random((256, 256)), rng.random((256, 256))
+    ref = eager(random_net, ir, vi)
+    assert_close(fast_forward(random_net, ir, vi), ref)
+    assert_close(fast_forward(random_net, torch.from_numpy(ir)[None, None].float(), vi, strip=50), ref)
+
+
+def test_equals_eager_on_the_demo_pair(net, demo_ir, demo_vi):
+    ir, vi = minmax(demo_ir[60:180, 40:190]), minmax(demo_vi[60:180, 40:190])  # 120 x 150 crop, official scaling
+    ref = eager(net, ir, vi)
+    assert_close(fast_forward(net, ir, vi), ref)
+
+
+@pytest.mark.shared
+def test_equals_eager_on_a_tno_pair(official_net):
+    ir = minmax(load_grey(shared_path("data", "tno21", "ir", "03.png"))[100:197, 200:331])
+    vi = minmax(load_grey(shared_path("data", "tno21", "vi", "03.png"))[100:197, 200:331])
+    assert_close(fast_forward(official_net, ir, vi), eager(official_net, ir, vi))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["01.png", "03.png", "11.png"])  # 270x360, 510x505 and 247x359 (odd) pixels
+def test_reproduces_the_released_outputs(official_net, name):
+    ir = load_grey(shared_path("data", "tno21", "ir", name))
+    vi = load_grey(shared_path("data", "tno21", "vi", name))
+    ref = load_grey(shared_path("data", "tno21", "ref_lrrnet", name)).astype(int)
+    fused = official_uint8(fast_forward(official_net, minmax(ir), minmax(vi))).astype(int)
+    diff = np.abs(fused - ref)
+    assert diff.max() <= 1 and (diff == 0).mean() >= 0.999
+
+
+@pytest.mark.parametrize("strip, threads", [(1, 2), (7, 1), (33, 3), (1000, 2)])
+def test_strips_and_threads_change_nothing(random_net, strip, threads, rng):
+    ir, vi = rng.random((45, 97)), rng.random((45, 97))
+    np.testing.assert_array_equal(fast_forward(random_net, ir, vi, strip=strip, threads=threads),
+                                  fast_forward(random_net, ir, vi, threads=1))
+
+
+@pytest.mark.parametrize("config", [dict(n=8, blocks=2), dict(n=5, blocks=1, fusion="add"), dict(n=16, blocks=7)])
+def test_other_llrr_architectures(config, rng):
+    torch.manual_seed(2)
+    net = _realistic(LRRNet(**config), 3)
+    assert fast_supported(net)
+    ir, vi = rng.random((37, 52)), rng.random((37, 52))
+    assert_close(fast_forward(net, ir, vi), eager(net, ir, vi))
+
+
+def test_branch_maps_equal_eager(random_net, rng):
+    x = torch.from_numpy(rng.random((2, 1, 33, 29)).astype(np.float32))
+    low, sparse = fast_branch(random_net.vi, x)
+    with torch.inference_mode():
+        ref_low, ref_sparse = random_net.vi(x)
+    assert low.shape == ref_low.shape == (2, 128, 33, 29) and sparse.shape == ref_sparse.shape
+    scale = max(ref_low.abs().max(), ref_sparse.abs().max())
+    torch.testing.assert_close(low, ref_low, rtol=0, atol=1e-5 * scale)
+    torch.testing.assert_close(sparse, ref_sparse, rtol=0, atol=1e-5 * scale)
+    assert (ref_sparse == 0).any() and (ref_sparse != 0).any()  # the thresholds act: the test sees both cases
+    in_strips = fast_branch(random_net.vi, x, strip=10)
+    torch.testing.assert_close(in_strips[0], low, rtol=0, atol=0)
+    torch.testing.assert_close(in_strips[1], sparse, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda: LRRNet(extractor="conv8", n=4), "extractor='conv8'"),
+    (lambda: LRRNet(extractor="dense", n=4, blocks=2), "extractor='dense'"),
+    (lambda: LRRNet(kernel_size=5, n=4), "kernel_size=5"),
+    (lambda: LRRNet(n=4).double(), "torch.float64"),
+    (lambda: torch.nn.Identity(), "not an LRRNet"),
+])
+def test_unsupported_models_fall_back(change, reason):
+    net = change()
+    assert not fast_supported(net)
+    assert reason in fast_unsupported_reason(net)
+    with pytest.raises(ValueError, match="does not support"):
+        fast_forward(net, np.zeros((30, 30)), np.zeros((30, 30)))
+
+
+def test_hooks_and_replaced_modules_are_refused():
+    net = LRRNet(n=4)
+    assert fast_supported(net)
+    handle = net.ir.blocks[1].register_forward_hook(lambda *args: None)
+    assert "hooks" in fast_unsupported_reason(net)
+    handle.remove()
+    net.decoder.fuse_low.pad = torch.nn.ZeroPad2d(1)
+    assert "reflection" in fast_unsupported_reason(net)
+    net.decoder.fuse_low.pad = torch.nn.ReflectionPad2d(1)
+    assert fast_supported(net)
+    net.ir.theta.requires_grad_(False)
+    net.train()  # the flags do not change what the network computes
+    assert fast_supported(net)
+
+
+def test_bad_input(random_net):
+    a = np.zeros((30, 31))
+    with pytest.raises(ValueError, match=r"same shape, got \(30, 31\) and \(30, 30\)"):
+        fast_forward(random_net, a, a[:, :30])
+    with pytest.raises(ValueError, match="at least 2 x 2"):
+        fast_forward(random_net, a[:1], a[:1])
+    with pytest.raises(ValueError, match=r"\(H, W\) or \(1, 1, H, W\)"):
+        fast_forward(random_net, np.zeros((2, 1, 30, 31)), np.zeros((2, 1, 30, 31)))
+    nan = a.copy()
+    nan[2, 3] = np.nan
+    with pytest.raises(ValueError, match="vi contains non-finite"):
+        fast_forward(random_net, a, nan)
+    with pytest.raises(TypeError, match="dtype complex"):
+        fast_forward(random_net, a.astype(complex), a)
+    with pytest.raises(ValueError, match="strip"):
+        fast_forward(random_net, a, a, strip=0)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        fast_forward(random_net, a, a, threads=1.5)
+    with pytest.raises(ValueError, match="not an LLRRBranch"):
+        fast_branch(LRRNet(extractor="conv8", n=4).ir, a)
