@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/llrr decompose --out outputs/decomposition.png
+	$(BIN)/llrr demo --out-dir outputs
 
 lint: $(STAMP)
 	$(BIN)/ruff check llrr solvers unrolled tests benchmarks

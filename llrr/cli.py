@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", metavar="PATH", help="bar chart path (default: the CSV path with .png)")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_evaluate)
+    from .cli_fuse import add_fuse_commands
+
+    add_fuse_commands(sub)
     return p
 
 

@@ -240,12 +240,13 @@ class LRRNet(nn.Module):
 
 
 def lrrnet(weights=None, **config) -> LRRNet:
-    """Build an LRRNet; ``weights`` may be the path of the authors' released checkpoint (loaded strictly)."""
+    """Build an LRRNet; ``weights`` may be a name of the weights registry (:func:`unrolled.weights.list_weights`) or
+    the path of a checkpoint (the authors' released file, or a state_dict of this package), loaded strictly."""
     if weights is None:
         return LRRNet(**config)
-    from .weights import load_official_checkpoint
+    from .weights import load_official_checkpoint, resolve_weights
 
-    model = load_official_checkpoint(weights)
+    model = load_official_checkpoint(resolve_weights(weights))
     if config and LRRNetConfig(**config) != model.config:
         raise ValueError(f"the checkpoint is the architecture {model.config}, not {LRRNetConfig(**config)}")
     return model

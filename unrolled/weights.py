@@ -1,4 +1,9 @@
-"""Loading the authors' released LRRNet checkpoint into :class:`~unrolled.lrrnet.LRRNet`, strictly.
+"""Weights: the registry of the project's own trained weights, and strict loading of checkpoints (the authors' released
+LRRNet file included) into :class:`~unrolled.lrrnet.LRRNet`.
+
+The registry (:data:`WEIGHTS`, :func:`list_weights`, :func:`resolve_weights`) names small weight files shipped inside
+the package (``unrolled/weights_data/``), each with its sha256 and metadata, as torchvision does. Only the project's
+own weights ship; the authors' checkpoint is read from a path the user gives.
 
 The released file (hli1221/imagefusion-LRRNet, ``final_lrr_net_..._block_4.model``) is a plain state_dict with keys
 ``get_ls1.*`` (the branch fed the infrared image), ``get_ls2.*`` (visible) and ``decoder.*``. :func:`official_to_ours`
@@ -7,14 +12,71 @@ renames them to this package's modules; nothing is copied from the authors' code
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from .lrrnet import LRRNet, LRRNetConfig
 
-__all__ = ["official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256"]
+__all__ = ["official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256", "WeightsEntry", "WEIGHTS",
+           "list_weights", "resolve_weights", "sha256_of"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights_data"
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One shipped weight file: ``file`` (inside ``unrolled/weights_data``), its sha256 and what it is."""
+
+    name: str
+    file: str
+    sha256: str
+    description: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
+WEIGHTS: dict[str, WeightsEntry] = {}
+"""Named weights shipped with the package. ``"default"`` will be the project's own LRRNet weights (training issue)."""
+
+
+def list_weights() -> list[str]:
+    """Names of the shipped weights."""
+    return list(WEIGHTS)
+
+
+def sha256_of(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_weights(weights) -> Path:
+    """The file for ``weights``: a registry name (its sha256 checked) or an existing checkpoint path."""
+    if isinstance(weights, str) and weights in WEIGHTS:
+        entry = WEIGHTS[weights]
+        if not entry.path.is_file():
+            raise FileNotFoundError(f"weights {weights!r}: shipped file {entry.path} is missing (broken install?)")
+        digest = sha256_of(entry.path)
+        if digest != entry.sha256:
+            raise ValueError(f"weights {weights!r}: {entry.path} has sha256 {digest}, the registry says {entry.sha256}")
+        return entry.path
+    path = Path(weights)
+    if path.is_file():
+        return path
+    names = list_weights()
+    if isinstance(weights, str) and not path.suffix and "/" not in weights:
+        shipped = f"shipped weights: {names}" if names else "no weights are shipped yet (the training issue adds them)"
+        raise ValueError(f"unknown weights name {weights!r}; {shipped}; or pass the path of a checkpoint file")
+    raise FileNotFoundError(f"checkpoint not found: {path}")
 
 # sha256 of the released file (../shared/weights/README.md); tests check the shared copy against it.
 OFFICIAL_SHA256 = "1de9dd8dee9b650ce69c74ea53e3b9a6b749222f1059a689aabf28f68ee63e29"

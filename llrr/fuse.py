@@ -1,0 +1,165 @@
+"""``llrr.fuse``: one front door to every fusion method, for arrays or files of any usual type.
+
+Input handling, the same for every method (:mod:`llrr.methods`):
+
+* an input is an array or a path (read with Pillow; 16-bit PNG/TIFF kept at 16 bits);
+* uint8 is read as ``value / 255`` and uint16 (raw thermal) as ``value / 65535``; float arrays must lie in [0, 1]
+  and are used as they are; other types, non-finite values, shapes that differ and images smaller than the
+  method's minimum are errors that say so;
+* a colour visible image (H, W, 3) is fused on its luminance: it is converted to YCbCr (ITU-R BT.601, full range, as
+  in JPEG), Y is fused with the infrared image and the result is converted back with the visible Cb and Cr, the
+  usual practice in infrared/visible fusion. A colour infrared image is reduced to its luminance.
+
+The output has the visible input's type: uint8 (rounded) for uint8, uint16 for uint16, float64 in [0, 1] for float;
+grey or colour like the visible input.
+
+>>> import numpy as np
+>>> ir = np.full((4, 5), 200, np.uint8); vi = np.full((4, 5), 100, np.uint8)
+>>> fuse(ir, vi, method="average")[0, 0]
+np.uint8(150)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .methods import get_method
+
+__all__ = ["DEFAULT_METHOD", "fuse", "read_image", "write_image", "rgb_to_ycbcr", "ycbcr_to_rgb"]
+
+DEFAULT_METHOD = "llrr-classical"
+"""The method :func:`fuse` uses by default. It becomes "lrrnet" once the project ships its own trained weights."""
+
+
+def read_image(path) -> np.ndarray:
+    """An image file as an array: uint8 grey or (H, W, 3) colour, or uint16 grey for 16-bit files."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+            if im.mode in ("L", "P", "1", "LA"):
+                return np.asarray(im.convert("L"))
+            return np.asarray(im.convert("RGB"))
+    except UnidentifiedImageError as exc:
+        raise ValueError(f"{path} is not an image Pillow can read") from exc
+
+
+def write_image(image: np.ndarray, path) -> Path:
+    """Write a uint8/uint16 grey or uint8 colour array (or a float array in [0, 1], saved as 8 bits), atomically."""
+    from PIL import Image
+
+    from .io import atomic_path
+
+    a = np.asarray(image)
+    if a.dtype.kind == "f":
+        a = np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(a).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+    return path
+
+
+_RGB2YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """Full-range BT.601 (JPEG) YCbCr of an RGB image on [0, 1]; Cb and Cr are centred on 0.5."""
+    ycc = rgb @ _RGB2YCC.T
+    ycc[..., 1:] += 0.5
+    return ycc
+
+
+def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr`, clipped to [0, 1]."""
+    centred = ycc.copy()
+    centred[..., 1:] -= 0.5
+    return np.clip(centred @ np.linalg.inv(_RGB2YCC).T, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class _Input:
+    grey: np.ndarray  # float64 (H, W) on [0, 1]
+    kind: str  # "uint8", "uint16" or "float"
+    colour: np.ndarray | None  # float64 (H, W, 3) RGB on [0, 1] for a colour image
+
+
+def _as_input(image, name: str) -> _Input:
+    if isinstance(image, (str, Path)):
+        image = read_image(image)
+    a = np.asarray(image)
+    if a.dtype == np.uint8:
+        kind, x = "uint8", a / 255.0
+    elif a.dtype == np.uint16:
+        kind, x = "uint16", a / 65535.0
+    elif a.dtype.kind == "f":
+        kind, x = "float", a.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name} contains non-finite values (NaN or Inf)")
+        if x.size and (x.min() < 0.0 or x.max() > 1.0):
+            raise ValueError(f"{name}: float images must lie in [0, 1], got values in [{x.min():.4g}, {x.max():.4g}]"
+                             "; scale them, or pass uint8/uint16 arrays")
+    else:
+        raise TypeError(f"{name} must be a uint8, uint16 or float image (or a path), got dtype {a.dtype}")
+    if x.ndim == 3 and x.shape[2] == 4:
+        x = x[..., :3]  # alpha dropped
+    if x.ndim == 3 and x.shape[2] == 3:
+        return _Input(rgb_to_ycbcr(x)[..., 0], kind, x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a grey (H, W) or colour (H, W, 3) image, got shape {a.shape}")
+    return _Input(x, kind, None)
+
+
+def _output(grey: np.ndarray, vi: _Input) -> np.ndarray:
+    grey = np.clip(grey, 0.0, 1.0)
+    if vi.colour is not None:
+        ycc = rgb_to_ycbcr(vi.colour)
+        ycc[..., 0] = grey
+        out = ycbcr_to_rgb(ycc)
+    else:
+        out = grey
+    if vi.kind == "uint8":
+        return np.round(out * 255.0).astype(np.uint8)
+    if vi.kind == "uint16":
+        return np.round(out * 65535.0).astype(np.uint16)
+    return out
+
+
+def fuse(ir, vi, *, method: str | None = None, progress: bool = False, **options) -> np.ndarray:
+    """Fuse an infrared and a visible image.
+
+    Parameters
+    ----------
+    ir, vi : ndarray or path
+        The two sources, same height and width (module docstring for types and colour).
+    method : str, optional
+        A name from :func:`llrr.list_methods` (default :data:`DEFAULT_METHOD`).
+    progress : bool
+        Progress bars for methods with long steps.
+    **options
+        The method's options (:attr:`llrr.methods.Method.options`), e.g. ``weights=`` and ``tile=`` for "lrrnet",
+        ``solver=`` or ``iterations=`` for "llrr-classical". An option the method does not take is an error.
+
+    Returns
+    -------
+    ndarray of shape (H, W) or (H, W, 3), of the visible input's type.
+    """
+    m = get_method(DEFAULT_METHOD if method is None else method)
+    unknown = sorted(set(options) - set(m.options))
+    if unknown:
+        raise ValueError(f"method {m.name!r} does not take option(s) {unknown}; its options: {m.options}")
+    a, b = _as_input(ir, "ir"), _as_input(vi, "vi")
+    if a.grey.shape != b.grey.shape:
+        raise ValueError(f"ir and vi must have the same size, got {a.grey.shape} and {b.grey.shape}")
+    if min(a.grey.shape) < m.min_size:
+        raise ValueError(f"method {m.name!r} needs images of at least {m.min_size} x {m.min_size} pixels, got "
+                         f"{a.grey.shape}")
+    fused = m.func(a.grey, b.grey, progress=progress, **options)
+    return _output(np.asarray(fused, dtype=np.float64), b)

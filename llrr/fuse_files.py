@@ -1,0 +1,95 @@
+"""Fusing files: one pair, or two folders paired by file name, with a comparison figure (``llrr fuse``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .fuse import fuse, read_image, write_image
+
+__all__ = ["IMAGE_SUFFIXES", "BatchReport", "pair_folders", "fuse_pair", "fuse_folders", "plot_compare"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class BatchReport:
+    """What a folder run did: files written, and the images skipped with the reason."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _images(folder: Path, what: str) -> dict[str, Path]:
+    if not folder.exists():
+        raise FileNotFoundError(f"{what} directory not found: {folder}")
+    if not folder.is_dir():
+        raise ValueError(f"{what} must be a directory, got the file {folder}")
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+            if p.stem in out:
+                raise ValueError(f"{what} directory holds two images named {p.stem!r}: {out[p.stem].name}, {p.name}")
+            out[p.stem] = p
+    return out
+
+
+def pair_folders(ir_dir, vi_dir) -> tuple[list[tuple[str, Path, Path]], dict[str, str]]:
+    """Pairs ``(name, ir, vi)`` matched by file stem, and the unmatched names with the reason."""
+    ir, vi = _images(Path(ir_dir), "ir"), _images(Path(vi_dir), "vi")
+    if not ir and not vi:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {ir_dir} or {vi_dir}")
+    pairs = [(name, ir[name], vi[name]) for name in sorted(set(ir) & set(vi))]
+    missing = {name: f"{ir[name]} has no partner in {vi_dir}" for name in sorted(set(ir) - set(vi))}
+    missing |= {name: f"{vi[name]} has no partner in {ir_dir}" for name in sorted(set(vi) - set(ir))}
+    return pairs, missing
+
+
+def fuse_pair(ir, vi, out, *, method: str | None = None, compare=None, progress: bool = False, **options) -> Path:
+    """Fuse two files into ``out`` (written atomically); optionally write the IR | VI | fused figure."""
+    fused = fuse(ir, vi, method=method, progress=progress, **options)
+    path = write_image(fused, out)
+    if compare is not None:
+        plot_compare([(Path(ir).stem, read_image(ir), read_image(vi), fused)], compare)
+    return path
+
+
+def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=None, progress: bool = True,
+                 **options) -> BatchReport:
+    """Fuse every pair of two folders into ``out_dir/<name>.png``; unpaired images are skipped and reported."""
+    from tqdm.auto import tqdm
+
+    pairs, report_missing = pair_folders(ir_dir, vi_dir)
+    report = BatchReport(skipped=dict(report_missing))
+    out_dir = Path(out_dir)
+    shown = []
+    for name, ir, vi in tqdm(pairs, desc=f"fusing ({method or 'default method'})", disable=not progress):
+        fused = fuse(ir, vi, method=method, **options)
+        report.written.append(write_image(fused, out_dir / f"{name}.png"))
+        if compare is not None and len(shown) < 6:
+            shown.append((name, read_image(ir), read_image(vi), fused))
+    if compare is not None and shown:
+        plot_compare(shown, compare)
+    return report
+
+
+def plot_compare(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path) -> Path:
+    """A grid with one row per image: infrared | visible | fused."""
+    from matplotlib.figure import Figure
+
+    from .io import atomic_path
+
+    fig = Figure(figsize=(11, 3.3 * len(rows)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(rows), 3))
+    for r, (name, ir, vi, fused) in enumerate(rows):
+        for c, (img, title) in enumerate([(ir, "infrared"), (vi, "visible"), (fused, "fused")]):
+            ax = axes[r, c]
+            ax.imshow(img, cmap=None if img.ndim == 3 else "gray")
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.axis("off")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    return path

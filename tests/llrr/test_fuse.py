@@ -1,0 +1,159 @@
+"""llrr.fuse, the methods registry and the fuse / methods / weights / demo commands, on real image files."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import llrr
+from llrr.cli import main
+from llrr.fuse import read_image, rgb_to_ycbcr, ycbcr_to_rgb
+from llrr.io import demo_pair
+from llrr.methods import METHODS
+from unrolled import LRRNet
+
+from ..conftest import SHARED, shared_path
+
+FAST = {"llrr-classical": {"iterations": 20, "dictionary": "dct"}}
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """The authors' checkpoint when ../shared is there, else a seeded random LRRNet saved as a state_dict."""
+    official = SHARED / "weights" / "lrrnet_official_tno_block4.model"
+    if official.is_file():
+        return official
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "random_lrrnet.pt"
+    torch.save(LRRNet().state_dict(), path)
+    return path
+
+
+def _opts(method, weights):
+    return {"weights": weights} if method == "lrrnet" else FAST.get(method, {})
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_on_the_bundled_pair(method, weights):
+    ir, vi = demo_pair()
+    out = llrr.fuse(ir, vi, method=method, **_opts(method, weights))
+    src = read_image(ir)
+    assert out.shape == src.shape and out.dtype == np.uint8
+    assert out.max() > out.min()  # not a flat image
+    ref_ir, ref_vi = src.astype(float), read_image(vi).astype(float)
+    if method == "average":
+        mean = (ref_ir + ref_vi) / 2  # exact halves may round either way through the [0, 1] scale
+        assert np.abs(out - mean).max() <= 0.5 + 1e-9
+    if method == "max":
+        np.testing.assert_array_equal(out, np.maximum(ref_ir, ref_vi).astype(np.uint8))
+    if method == "llrr-classical":  # its base is an average of the sources: it stays close to their mean
+        assert np.abs(out - (ref_ir + ref_vi) / 2).mean() < 20
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_on_a_tno21_pair(method, weights):
+    ir, vi = shared_path("data", "tno21", "ir", "05.png"), shared_path("data", "tno21", "vi", "05.png")
+    out = llrr.fuse(ir, vi, method=method, **_opts(method, weights))
+    assert out.shape == read_image(ir).shape and out.dtype == np.uint8
+    if method == "lrrnet":  # the released checkpoint through llrr.fuse gives the authors' released output
+        ref = read_image(shared_path("data", "tno21", "ref_lrrnet", "05.png")).astype(int)
+        assert np.abs(out.astype(int) - ref).max() <= 1
+
+
+def test_colour_and_uint16_inputs(weights):
+    ir_path, vi_path = demo_pair()
+    ir8, vi8 = read_image(ir_path), read_image(vi_path)
+    colour = np.stack([vi8, np.clip(vi8.astype(int) + 40, 0, 255).astype(np.uint8), vi8 // 2], -1)
+    ir16 = ir8.astype(np.uint16) * 257
+    out = llrr.fuse(ir16, colour, method="average")
+    assert out.shape == colour.shape and out.dtype == np.uint8
+    # the luminance is fused, the visible chroma kept
+    y = rgb_to_ycbcr(colour / 255.0)[..., 0]
+    got = rgb_to_ycbcr(out / 255.0)
+    np.testing.assert_allclose(got[..., 0], (y + ir8 / 255.0) / 2, atol=3 / 255)
+    np.testing.assert_allclose(got[..., 1:], rgb_to_ycbcr(colour / 255.0)[..., 1:], atol=4 / 255)
+    # uint16 visible -> uint16 output on the full 16-bit scale
+    out16 = llrr.fuse(ir8, vi8.astype(np.uint16) * 257, method="max")
+    assert out16.dtype == np.uint16
+    np.testing.assert_array_equal(out16, np.maximum(ir8, vi8).astype(np.uint16) * 257)
+    # float in [0, 1] -> float
+    outf = llrr.fuse(ir8 / 255.0, vi8 / 255.0, method="average")
+    assert outf.dtype == np.float64 and 0 <= outf.min() <= outf.max() <= 1
+    rgb = np.random.default_rng(0).random((5, 6, 3))
+    np.testing.assert_allclose(ycbcr_to_rgb(rgb_to_ycbcr(rgb)), rgb, atol=1e-12)
+
+
+def test_bad_inputs_give_named_errors(tmp_path):
+    ir, vi = (read_image(p) for p in demo_pair())
+    with pytest.raises(ValueError, match=r"same size.*\(270, 360\) and \(270, 359\)"):
+        llrr.fuse(ir, vi[:, :-1], method="average")
+    bad = ir / 255.0
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="ir contains non-finite"):
+        llrr.fuse(bad, vi / 255.0, method="average")
+    with pytest.raises(ValueError, match=r"vi: float images must lie in \[0, 1\]"):
+        llrr.fuse(ir / 255.0, vi.astype(float), method="average")
+    with pytest.raises(ValueError, match="at least 23 x 23"):
+        llrr.fuse(ir[:20, :30], vi[:20, :30], method="lrrnet")
+    with pytest.raises(ValueError, match="unknown fusion method 'magic'"):
+        llrr.fuse(ir, vi, method="magic")
+    with pytest.raises(ValueError, match=r"does not take option\(s\) \['tile'\]"):
+        llrr.fuse(ir, vi, method="average", tile=3)
+    with pytest.raises(TypeError, match="dtype int64"):
+        llrr.fuse(ir.astype(np.int64), vi, method="average")
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        llrr.fuse(tmp_path / "nope.png", vi, method="average")
+    with pytest.raises(ValueError, match="unknown weights name 'default'"):
+        llrr.fuse(ir, vi, method="lrrnet", weights="default")
+
+
+def _tree(tmp_path):
+    ir_path, vi_path = demo_pair()
+    (tmp_path / "ir").mkdir()
+    (tmp_path / "vi").mkdir()
+    for name in ("a", "b"):
+        Image.open(ir_path).save(tmp_path / "ir" / f"{name}.png")
+        Image.open(vi_path).save(tmp_path / "vi" / f"{name}.jpg" if name == "b" else tmp_path / "vi" / f"{name}.png")
+    Image.open(ir_path).save(tmp_path / "ir" / "lonely.png")  # no visible partner
+    return tmp_path
+
+
+def test_cli_folder_mode_reports_missing_partner(tmp_path, capsys):
+    root = _tree(tmp_path)
+    assert main(["fuse", "--ir-dir", str(root / "ir"), "--vi-dir", str(root / "vi"), "--out-dir", str(root / "out"),
+                 "--method", "max", "--compare", str(root / "cmp.png"), "-q"]) == 0
+    cap = capsys.readouterr()
+    assert "fused 2 pair(s)" in cap.out and "skipped 1" in cap.out
+    assert "skipped lonely" in cap.err and "no partner" in cap.err
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["a.png", "b.png"]
+    assert Image.open(root / "cmp.png").size[0] > 100
+
+
+def test_cli_single_pair_and_errors(tmp_path, capsys, weights):
+    ir, vi = demo_pair()
+    out = tmp_path / "fused.png"
+    assert main(["fuse", str(ir), str(vi), "-o", str(out), "--method", "lrrnet", "--weights", str(weights),
+                 "--compare", str(tmp_path / "c.png"), "-q"]) == 0
+    assert read_image(out).shape == read_image(ir).shape
+    before = out.read_bytes()
+    # a failing run leaves the existing output untouched and no temporary file behind
+    assert main(["fuse", str(ir), str(tmp_path / "missing.png"), "-o", str(out), "--method", "average"]) == 2
+    assert "missing.png" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "fused.png"]
+    assert main(["fuse", str(ir), "-o", str(out)]) == 2
+    assert "needs IR, VI and -o OUT" in capsys.readouterr().err
+    assert main(["fuse", str(ir), str(vi), "-o", str(out), "--ir-dir", "x"]) == 2
+
+
+def test_cli_methods_weights_and_demo(tmp_path, capsys):
+    assert main(["methods"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in llrr.list_methods()) and "(default)" in text
+    assert main(["weights"]) == 0
+    assert "weights" in capsys.readouterr().out
+    assert main(["demo", "--method", "average", "--out-dir", str(tmp_path), "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "paper metrics: En" in text and "demo_fused.png" in text
+    assert (tmp_path / "demo_fused.png").is_file() and (tmp_path / "demo_compare.png").is_file()
