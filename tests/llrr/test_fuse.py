@@ -157,3 +157,11 @@ def test_cli_methods_weights_and_demo(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "paper metrics: En" in text and "demo_fused.png" in text
     assert (tmp_path / "demo_fused.png").is_file() and (tmp_path / "demo_compare.png").is_file()
+
+
+def test_make_run_default_method(tmp_path, capsys):
+    """`make run` = `llrr demo`: the default method on the bundled pair, no ../shared needed."""
+    assert main(["demo", "--out-dir", str(tmp_path), "-q"]) == 0
+    text = capsys.readouterr().out
+    assert f"with {llrr.DEFAULT_METHOD}" in text and "standard metrics" in text
+    assert {p.name for p in tmp_path.iterdir()} >= {"demo_fused.png", "demo_compare.png"}
