@@ -1,0 +1,322 @@
+"""The detail-to-semantic loss (Eq. 10-14): each term against a hand computation, the min-max inside the loss, the
+frozen VGG-16, its weight loading, and the real Caffe weights of ../shared when present."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unrolled.losses import (
+    CONVENTIONS,
+    FusionLoss,
+    VGGFeatures,
+    deep_loss,
+    gram,
+    middle_loss,
+    minmax_255,
+    pixel_loss,
+    shallow_loss,
+    vgg16_features,
+)
+
+from ..conftest import shared_path
+
+D = torch.float64
+CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21)
+
+
+def _grad(loss, x):
+    (g,) = torch.autograd.grad(loss, x)
+    return g
+
+
+def _vgg_by_hand(state, x3):
+    """relu1_2, relu2_2, relu3_3, relu4_3 of a 3-channel input, written out with F.conv2d from the state_dict."""
+    def conv(h, i):
+        return F.relu(F.conv2d(h, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
+
+    out, h = [], x3
+    for block in ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21)):
+        if out:
+            h = F.max_pool2d(h, 2)
+        for i in block:
+            h = conv(h, i)
+        out.append(h)
+    return out
+
+
+@pytest.fixture(scope="module")
+def vgg64():
+    return vgg16_features(None, seed=3).to(D)
+
+
+# ---------------------------------------------------------------------------------------------- each term by hand
+
+
+def test_gram_is_FFt_over_chw_per_image():
+    feats = torch.randn(2, 3, 4, 5, dtype=D)
+    ref = np.stack([f.reshape(3, 20) @ f.reshape(3, 20).T / 60 for f in feats.numpy()])
+    np.testing.assert_allclose(gram(feats).numpy(), ref, rtol=1e-12)
+    torch.testing.assert_close(gram(torch.full((1, 4, 6, 6), 2.0, dtype=D)), torch.full((1, 4, 4), 1.0, dtype=D))
+
+
+def test_pixel_and_shallow_loss_values_and_gradients():
+    f, v = torch.rand(2, 1, 5, 6, dtype=D, requires_grad=True) * 255, torch.rand(2, 1, 5, 6, dtype=D) * 255
+    for fn in (pixel_loss, shallow_loss):
+        loss = fn(f, v)
+        diff = (f - v).detach().numpy()
+        np.testing.assert_allclose(loss.item(), np.sum(diff**2) / diff.size, rtol=1e-12)
+        np.testing.assert_allclose(_grad(loss, f).numpy(), 2 * diff / diff.size, rtol=1e-12)
+
+
+def test_middle_loss_value_and_gradient():
+    shapes = [(2, 3, 8, 8), (2, 5, 4, 4)]
+    fs = [torch.rand(s, dtype=D, requires_grad=True) for s in shapes]
+    irs, vis = [torch.rand(s, dtype=D) for s in shapes], [torch.rand(s, dtype=D) for s in shapes]
+    betas, w_ir, w_vi = (0.01, 0.5), 3.0, 0.5
+    loss = middle_loss(fs, irs, vis, betas=betas, w_ir=w_ir, w_vi=w_vi)
+    res = [(f - (w_ir * a + w_vi * b)).detach().numpy() for f, a, b in zip(fs, irs, vis, strict=True)]
+    ref = sum(beta * np.mean(r**2) for beta, r in zip(betas, res, strict=True))
+    np.testing.assert_allclose(loss.item(), ref, rtol=1e-12)
+    grads = torch.autograd.grad(loss, fs)
+    for g, r, beta in zip(grads, res, betas, strict=True):
+        np.testing.assert_allclose(g.numpy(), 2 * beta * r / r.size, rtol=1e-12)
+    with pytest.raises(ValueError, match="one feature map per beta"):
+        middle_loss(fs, irs, vis[:1])
+
+
+def test_deep_loss_value_and_gradient():
+    n, c, h, w = 2, 3, 4, 5
+    f, a = torch.randn(n, c, h, w, dtype=D, requires_grad=True), torch.randn(n, c, h, w, dtype=D)
+    loss = deep_loss(f, a)
+    fm, am = f.detach().numpy().reshape(n, c, h * w), a.numpy().reshape(n, c, h * w)
+    g_f = fm @ fm.transpose(0, 2, 1) / (c * h * w)
+    g_a = am @ am.transpose(0, 2, 1) / (c * h * w)
+    np.testing.assert_allclose(loss.item(), np.mean((g_f - g_a) ** 2), rtol=1e-12)
+    dg = 2 * (g_f - g_a) / (n * c * c)  # dL/dG; G = F F^T / chw  =>  dL/dF = (dG + dG^T) F / chw
+    ref = ((dg + dg.transpose(0, 2, 1)) @ fm / (c * h * w)).reshape(n, c, h, w)
+    np.testing.assert_allclose(_grad(loss, f).numpy(), ref, rtol=1e-10)
+
+
+def test_minmax_255_value_and_gradient_through_min_and_max():
+    y = torch.randn(2, 1, 4, 4, dtype=D, requires_grad=True)
+    t = torch.rand(2, 1, 4, 4, dtype=D)
+    loss = (minmax_255(y) * t).sum()
+    yn = y.detach().numpy().reshape(2, -1)
+    lo, hi = yn.min(1, keepdims=True), yn.max(1, keepdims=True)
+    r = hi - lo + 1e-5
+    np.testing.assert_allclose(minmax_255(y).detach().numpy().reshape(2, -1), 255 * (yn - lo) / r, rtol=1e-12)
+    tn = t.numpy().reshape(2, -1)
+    ref = 255 * tn / r  # d/dy_j of sum_i t_i 255 (y_i - lo) / (hi - lo + eps), plus the terms of lo and hi
+    s = (tn * (yn - lo)).sum(1, keepdims=True)
+    ref[np.arange(2), yn.argmin(1)] += 255 * (-tn.sum(1) / r[:, 0] + s[:, 0] / r[:, 0] ** 2)
+    ref[np.arange(2), yn.argmax(1)] += 255 * (-s[:, 0] / r[:, 0] ** 2)
+    np.testing.assert_allclose(_grad(loss, y).numpy().reshape(2, -1), ref, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------- the whole loss
+
+
+def test_fusion_loss_terms_equal_a_direct_computation(vgg64):
+    torch.manual_seed(0)
+    out = torch.randn(2, 1, 16, 16, dtype=D, requires_grad=True)
+    ir, vi = torch.rand(2, 1, 16, 16, dtype=D) * 255, torch.rand(2, 1, 16, 16, dtype=D) * 255
+    terms = FusionLoss(vgg64)(out, ir, vi)
+    state = vgg64.features.state_dict(prefix="features.")
+    o = out.detach().reshape(2, -1)
+    fused = 255 * (out.detach() - o.min(1).values[:, None, None, None]) / (o.max(1).values - o.min(1).values + 1e-5
+                                                                           )[:, None, None, None]
+    pf, pi, pv = (_vgg_by_hand(state, x.repeat(1, 3, 1, 1)) for x in (fused, ir, vi))
+    mse = lambda a, b: ((a - b) ** 2).mean().item()  # noqa: E731
+
+    def gram_loop(x):  # one image at a time, in numpy
+        m = x.reshape(x.shape[0], x.shape[1], -1).numpy()
+        return np.stack([mi @ mi.T for mi in m]) / m[0].size
+
+    expected = {
+        "pixel": 10 * mse(fused, vi),
+        "shallow": 1.5 * mse(pf[0], pv[0]),
+        "middle": 0.01 * mse(pf[1], 3 * pi[1] + 0.5 * pv[1]) + 0.5 * mse(pf[2], 3 * pi[2] + 0.5 * pv[2]),
+        "deep": 2000 * float(np.mean((gram_loop(pf[3]) - gram_loop(pi[3])) ** 2)),
+    }
+    expected["total"] = sum(expected.values())
+    for k, v in expected.items():
+        np.testing.assert_allclose(terms[k].item(), v, rtol=1e-10, err_msg=k)
+
+
+def test_fusion_loss_gradient_matches_finite_differences():
+    """Directional derivatives of every term: central differences vs <autograd gradient, direction>."""
+    vgg = vgg16_features(None, seed=1).to(D)
+    loss = FusionLoss(vgg, gamma4=2e6)  # deep term scaled up so that it matters in the total
+    torch.manual_seed(1)
+    ir, vi = torch.rand(1, 1, 8, 8, dtype=D) * 255, torch.rand(1, 1, 8, 8, dtype=D) * 255
+    out = torch.randn(1, 1, 8, 8, dtype=D, requires_grad=True)
+    terms = loss(out, ir, vi)
+    keys = ("pixel", "shallow", "middle", "deep", "total")
+    grads = {k: torch.autograd.grad(terms[k], out, retain_graph=True)[0] for k in keys}
+    h = 1e-6
+    for _ in range(3):
+        d = torch.randn_like(out)
+        with torch.no_grad():
+            plus, minus = loss(out + h * d, ir, vi), loss(out - h * d, ir, vi)
+        for k in keys:
+            fd = (plus[k] - minus[k]).item() / (2 * h)
+            np.testing.assert_allclose(fd, (grads[k] * d).sum().item(), rtol=1e-5, atol=1e-8, err_msg=k)
+
+
+def test_pixel_term_gradient_through_the_min_max_by_hand(vgg64):
+    out = torch.randn(2, 1, 8, 8, dtype=D, requires_grad=True)
+    vi = torch.rand(2, 1, 8, 8, dtype=D) * 255
+    g = _grad(FusionLoss(vgg64)(out, vi, vi)["pixel"], out).numpy().reshape(2, -1)
+    y, v = out.detach().numpy().reshape(2, -1), vi.numpy().reshape(2, -1)
+    lo, hi = y.min(1, keepdims=True), y.max(1, keepdims=True)
+    r = hi - lo + 1e-5
+    dfused = 10 * 2 * (255 * (y - lo) / r - v) / y.size  # d(10 * mean((f - v)^2)) / df
+    ref = 255 * dfused / r
+    s = (dfused * (y - lo)).sum(1)
+    ref[np.arange(2), y.argmin(1)] += 255 * (-dfused.sum(1) / r[:, 0] + s / r[:, 0] ** 2)
+    ref[np.arange(2), y.argmax(1)] += 255 * (-s / r[:, 0] ** 2)
+    np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_min_max_inside_the_loss_shift_and_scale_do_not_matter_and_gradient_flows(vgg64):
+    torch.manual_seed(2)
+    out = torch.randn(2, 1, 16, 16, dtype=D, requires_grad=True)
+    ir, vi = torch.rand(2, 1, 16, 16, dtype=D) * 255, torch.rand(2, 1, 16, 16, dtype=D) * 255
+    loss = FusionLoss(vgg64)
+    base = loss(out, ir, vi)
+    shifted = loss(out.detach() - 7.5, ir, vi)
+    scaled = loss(3.0 * out.detach() + 40.0, ir, vi)
+    flipped = loss(-out.detach(), ir, vi)
+    for k in base:
+        np.testing.assert_allclose(shifted[k].item(), base[k].item(), rtol=1e-9, err_msg=k)
+        np.testing.assert_allclose(scaled[k].item(), base[k].item(), rtol=1e-5, err_msg=k)  # eps 1e-5 in min-max
+    assert abs(flipped["total"].item() - base["total"].item()) > 1e-3 * base["total"].item()
+    g = _grad(base["total"], out)
+    assert torch.isfinite(g).all() and g.abs().max() > 0
+    # shift invariance => the gradient sums to zero over each image; scale invariance (up to eps) => <g, y> ~ 0
+    np.testing.assert_allclose(g.sum(dim=(1, 2, 3)).numpy(), 0, atol=1e-9 * g.abs().sum().item())
+    dot = (g * out.detach()).sum(dim=(1, 2, 3)).abs()
+    assert (dot < 1e-4 * (g.abs() * out.detach().abs()).sum(dim=(1, 2, 3))).all()
+
+
+def test_vgg_is_frozen_and_source_features_have_no_graph():
+    vgg = vgg16_features(None)
+    loss = FusionLoss(vgg)
+    loss.train()
+    assert not vgg.training and all(not p.requires_grad for p in vgg.parameters())
+    calls = []
+    vgg.register_forward_hook(lambda m, inp, out: calls.append((inp[0].shape[0], torch.is_grad_enabled(),
+                                                                 out[3].requires_grad)))
+    out = torch.rand(2, 1, 16, 16, requires_grad=True)
+    terms = loss(out, torch.rand(2, 1, 16, 16) * 255, torch.rand(2, 1, 16, 16) * 255)
+    terms["total"].backward()
+    assert calls == [(2, True, True), (4, False, False)]  # fused with graph; IR and VI in one call, without
+    assert all(p.grad is None for p in vgg.parameters())
+    assert out.grad is not None and out.grad.abs().sum() > 0
+
+
+def test_each_weight_scales_its_term_and_zero_switches_it_off(vgg64):
+    torch.manual_seed(4)
+    args = (torch.randn(1, 1, 16, 16, dtype=D), torch.rand(1, 1, 16, 16, dtype=D) * 255,
+            torch.rand(1, 1, 16, 16, dtype=D) * 255)
+    base = FusionLoss(vgg64)(*args)
+    other = FusionLoss(vgg64, gamma1=0.0, gamma2=3.0, gamma4=1000.0, beta2=0.0)(*args)
+    assert other["pixel"].item() == 0.0
+    np.testing.assert_allclose(other["shallow"].item(), 2 * base["shallow"].item(), rtol=1e-12)
+    np.testing.assert_allclose(other["deep"].item(), 0.5 * base["deep"].item(), rtol=1e-12)
+    assert 0 < other["middle"].item() < base["middle"].item()
+    np.testing.assert_allclose(other["total"].item(), sum(other[k].item() for k in ("shallow", "middle", "deep")))
+
+
+def test_bad_inputs_are_named():
+    vgg = vgg16_features(None)
+    with pytest.raises(ValueError, match="gamma4 must be a finite number >= 0"):
+        FusionLoss(vgg, gamma4=-1)
+    with pytest.raises(TypeError, match="vgg must be a VGGFeatures"):
+        FusionLoss(torch.nn.Identity())
+    x = torch.rand(1, 1, 16, 16)
+    with pytest.raises(ValueError, match=r"same shape, got \(1, 1, 16, 16\), \(1, 1, 16, 8\)"):
+        FusionLoss(vgg)(x, x[..., :8], x)
+    with pytest.raises(ValueError, match=r"vi255 must be a tensor of shape \(N, 1, H, W\), got \(1, 3, 16, 16\)"):
+        FusionLoss(vgg)(x, x, x.repeat(1, 3, 1, 1))
+    with pytest.raises(ValueError, match="H, W >= 8"):
+        vgg(torch.rand(1, 1, 4, 16))
+    with pytest.raises(ValueError, match="convention must be one of"):
+        vgg16_features(None, convention="keras")
+
+
+# ---------------------------------------------------------------------------------------------- loading weights
+
+
+def _random_state(seed=0):
+    return {f"features.{k}": v for k, v in vgg16_features(None, seed=seed).features.state_dict().items()}
+
+
+def test_loads_by_name_and_reports_missing_and_misshaped_keys(tmp_path):
+    state = _random_state(5)
+    full = dict(state, **{"features.24.weight": torch.zeros(512, 512, 3, 3), "classifier.0.weight": torch.zeros(2)})
+    torch.save(full, tmp_path / "full.pth")  # a whole torchvision VGG-16: the rest is ignored
+    vgg = vgg16_features(tmp_path / "full.pth")
+    for k, v in vgg.features.state_dict().items():
+        torch.testing.assert_close(v, state[f"features.{k}"], rtol=0, atol=0)
+    bad = dict(state)
+    del bad["features.19.bias"]
+    bad["features.5.weight"] = torch.zeros(128, 3, 3, 3)
+    torch.save(bad, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match=r"(?s)missing keys: \['features.19.bias'\].*features.5.weight: file "
+                                         r"\(128, 3, 3, 3\) vs VGG-16 \(128, 64, 3, 3\)"):
+        vgg16_features(tmp_path / "bad.pth")
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        vgg16_features(tmp_path / "nowhere.pth")
+
+
+def test_torchvision_convention_normalises_with_imagenet_statistics(tmp_path):
+    state = _random_state(6)
+    torch.save(state, tmp_path / "tv.pth")
+    vgg = vgg16_features(tmp_path / "tv.pth", convention="torchvision").to(D)
+    x = torch.rand(2, 1, 16, 16, dtype=D) * 255
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=D).reshape(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=D).reshape(1, 3, 1, 1)
+    ref = _vgg_by_hand({k: v.to(D) for k, v in state.items()}, (x.repeat(1, 3, 1, 1) / 255 - mean) / std)
+    for a, b in zip(vgg(x), ref, strict=True):  # mean/std are float32 constants in the module, hence 1e-6
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6 * b.abs().max().item())
+    assert set(CONVENTIONS) == {"caffe-grey255", "torchvision"}
+
+
+def test_random_weights_are_seeded_and_leave_the_global_rng_alone():
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    a, b = vgg16_features(None, seed=7), vgg16_features(None, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(a.features[0].weight, vgg16_features(None, seed=8).features[0].weight)
+
+
+@pytest.mark.shared
+def test_caffe_weights_shapes_determinism_and_a_sane_loss(demo_ir, demo_vi):
+    path = shared_path("weights", "vgg16_caffe_conv1_1-conv4_3.pth")
+    vgg = vgg16_features(path)
+    assert isinstance(vgg, VGGFeatures) and vgg.convention == "caffe-grey255"
+    state = torch.load(path, weights_only=True)
+    torch.testing.assert_close(vgg.features[21].weight, state["features.21.weight"], rtol=0, atol=0)
+    rows, cols = demo_ir.shape
+    r0, c0 = (rows - 64) // 2, (cols - 64) // 2
+
+    def crop255(img):  # a full-range [0, 255] crop, so that output == vi survives the min-max inside the loss
+        c = img[r0:r0 + 64, c0:c0 + 64]
+        return torch.from_numpy(255 * (c - c.min()) / (c.max() - c.min())).float()[None, None].repeat(2, 1, 1, 1)
+
+    ir, vi = crop255(demo_ir), crop255(demo_vi)
+    feats = vgg(vi)
+    assert [tuple(f.shape) for f in feats] == [(2, 64, 64, 64), (2, 128, 32, 32), (2, 256, 16, 16), (2, 512, 8, 8)]
+    assert all(torch.equal(a, b) for a, b in zip(feats, vgg(vi), strict=True))
+    assert all(f.abs().sum() > 0 for f in feats)
+    loss = FusionLoss(vgg)
+    at_vi = loss(vi / 255, ir, vi)
+    torch.manual_seed(0)
+    at_random = loss(torch.rand_like(vi), ir, vi)
+    assert at_vi["pixel"].item() < 1e-3 < at_random["pixel"].item()
+    assert at_vi["shallow"].item() < at_random["shallow"].item()
+    assert at_vi["total"].item() < at_random["total"].item()
+    assert all(torch.isfinite(v) for v in at_random.values())
