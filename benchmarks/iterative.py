@@ -97,14 +97,28 @@ def run_solver(name: str, prob: LowRankSparseProblem, X: np.ndarray, checkpoints
     return [Record(name, k, s, setup, *_measure(prob, X, Z)) for k, (s, Z) in snaps.items()]
 
 
-def run_network(prob: LowRankSparseProblem, image: np.ndarray, blocks: int = BLOCKS, repeat: int = 5) -> Record:
-    """The unrolled network (``unrolled.PatchLLRRNet``) built from the same problem, T = ``blocks``."""
+def run_network(prob: LowRankSparseProblem, image: np.ndarray, blocks: int = BLOCKS, repeat: int = 5,
+                trained: bool = False) -> Record:
+    """The unrolled network (``unrolled.PatchLLRRNet``) built from the same problem, T = ``blocks``; or, with
+    ``trained``, the shipped learned solver (:mod:`unrolled.learned_solver`, trained on Eq. 5 for this very problem:
+    the same DCT dictionaries, lambdas and patch geometry, on 64 x 64 crops of the training sets)."""
     import torch
 
     from unrolled import PatchLLRRNet
 
     t = time.perf_counter()
-    net = PatchLLRRNet.from_problem(prob, PATCH, STRIDE, blocks=blocks).eval()
+    if trained:
+        from unrolled.learned_solver import load_learned_solver
+
+        net, learned_prob = load_learned_solver()
+        same = (learned_prob.lam1, learned_prob.lam2, learned_prob.n_low, learned_prob.n_sparse, net.size,
+                net.stride) == (prob.lam1, prob.lam2, prob.n_low, prob.n_sparse, PATCH, STRIDE)
+        if not same or not np.allclose(learned_prob.D, prob.D, atol=1e-6):
+            raise ValueError("the shipped learned solver was trained for another problem than this benchmark's")
+        net = net.eval()
+        blocks = net.n_blocks
+    else:
+        net = PatchLLRRNet.from_problem(prob, PATCH, STRIDE, blocks=blocks).eval()
     setup = time.perf_counter() - t
     x = torch.from_numpy(image)[None, None]
     times = []
@@ -116,7 +130,8 @@ def run_network(prob: LowRankSparseProblem, image: np.ndarray, blocks: int = BLO
             times.append(time.perf_counter() - t)
     Z = z[0].reshape(z.shape[1], -1).numpy()
     X = extract_patches(image, PATCH, STRIDE)
-    return Record(f"unrolled T={blocks}", blocks, float(np.median(times)), setup, *_measure(prob, X, Z))
+    name = f"trained T={blocks}" if trained else f"unrolled T={blocks}"
+    return Record(name, blocks, float(np.median(times)), setup, *_measure(prob, X, Z))
 
 
 def compare(progress: bool = True) -> tuple[list[Record], dict]:
@@ -131,6 +146,7 @@ def compare(progress: bool = True) -> tuple[list[Record], dict]:
     for solver in tqdm(SOLVERS, desc="iterative solvers", disable=not progress):
         records += run_solver(solver, prob, X, checkpoints)
     records.append(run_network(prob, image))
+    records.append(run_network(prob, image, trained=True))
     # reference: the minimum of Eq. 5, from a long FISTA run
     ref = get_solver("fista")(X, prob.astype(np.float64), tol=0.0, max_iter=max(checkpoints) * 4,
                               track_objective=False).solve()
@@ -151,8 +167,8 @@ def plot(records: list[Record], info: dict, path: Path = FIGURE) -> Path:
     for method in dict.fromkeys(r.method for r in records):
         rs = [r for r in records if r.method == method]
         t = [r.seconds for r in rs]
-        style = dict(marker="*", markersize=14, linestyle="none") if method.startswith("unrolled") else \
-            dict(marker="o", markersize=3)
+        style = dict(marker="*", markersize=14, linestyle="none") if method.startswith(("unrolled", "trained")) \
+            else dict(marker="o", markersize=3)
         ax1.loglog(t, [max(r.objective - fmin, 1e-12) / abs(fmin) for r in rs], label=method, **style)
         ax2.semilogx(t, [r.rel_error for r in rs], label=method, **style)
     ax1.set(xlabel="wall time (s)", ylabel="(Eq. 5 objective - min) / min", title="objective of Eq. 5")

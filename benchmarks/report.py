@@ -252,6 +252,9 @@ def _iterative_section(b: dict) -> list[str]:
              f"a long float64 FISTA run ({fmin:.4f}). Algorithm 1 and the untrained network minimise the l1 variant of "
              "Eq. 5 (see `solvers.algorithm1`), so their gap levels off; ADMM solves the constrained Eq. 1 (X = DZ "
              "exactly), so its reconstruction error is 0 and its Eq. 5 objective is that of another problem. "
+             "`trained T=4` is the shipped learned solver (`unrolled.learned_solver`), trained on Eq. 5 for this "
+             "problem on 64 x 64 crops of the training sets (held-out comparison on tno21 crops: "
+             "`docs/learned_solver.md`); this image was never in its training data. "
              "Figure: `benchmarks/iterative_vs_feedforward.png` (`python -m benchmarks.iterative`).", "",
              "| method | iterations | time (ms) | Eq. 5 gap | reconstruction error |", "|---|---|---|---|---|"]
     for rec in recs:
