@@ -64,6 +64,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from unrolled.train import train
+    from unrolled.train_config import TrainConfig
+    from unrolled.train_log import TERMS
+
+    config = TrainConfig.from_toml(args.config)
+    changes = {k: v for k, v in (("out_dir", args.out_dir), ("steps", args.steps)) if v is not None}
+    config = replace(config, **changes)
+    resume = None
+    if args.resume is not None:
+        resume = Path(config.out_dir) if args.resume == "" else Path(args.resume)
+    summary = train(config, resume=resume, progress=not args.quiet)
+    first, final = summary.first, summary.final
+    pace = f"{summary.mean_step_seconds:.3g} s per step, " if summary.steps > summary.start_step else ""
+    print(f"trained {summary.steps} steps ({summary.steps - summary.start_step} in this run, {pace}"
+          f"{'fast path' if summary.fast else 'eager torch: ' + str(summary.fast_reason)})")
+    if first:
+        print("loss at step {:>6}: {}".format(first["step"], "  ".join(f"{k} {first[k]:.5g}" for k in TERMS)))
+        print("loss at step {:>6}: {}".format(final["step"], "  ".join(f"{k} {final[k]:.5g}" for k in TERMS)))
+    print(f"weights written to {summary.weights.resolve()} (+ {summary.sidecar.name})")
+    print(f"log {summary.log.resolve()}, plot {summary.plot.resolve()}, checkpoint {summary.checkpoint.resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llrr", description="Learned low-rank representation: decomposition and fusion.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -91,6 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", metavar="PATH", help="bar chart path (default: the CSV path with .png)")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_evaluate)
+    t = sub.add_parser("train", help="train an LRRNet with the detail-to-semantic loss from a TOML config",
+                       description="Train LRRNet as a TOML config says (configs/default.toml is the default recipe; "
+                                   "relative paths in a config are relative to its folder). Writes log.csv, "
+                                   "losses.png, checkpoint.pt and the final lrrnet.pt + lrrnet.json into out_dir.")
+    t.add_argument("--config", required=True, metavar="FILE.toml", help="training config")
+    t.add_argument("--resume", nargs="?", const="", metavar="CKPT",
+                   help="continue a run from CKPT (a checkpoint or a run folder; default: out_dir's checkpoint.pt)")
+    t.add_argument("--out-dir", metavar="DIR", help="override out_dir of the config (relative to the current folder)")
+    t.add_argument("--steps", type=int, metavar="N", help="override steps of the config (e.g. to extend a run)")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train)
     from .cli_fuse import add_fuse_commands
 
     add_fuse_commands(sub)

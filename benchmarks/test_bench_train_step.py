@@ -1,0 +1,77 @@
+"""LRRNet training step (issue 7): forward + backward, eager autograd against the fast path (unrolled.fast_train).
+
+The step measured is the network's part of a training step: ``loss = net(ir, vi).square().mean()``, then
+``loss.backward()`` (the VGG loss is not included), at batch 8 on 64 x 64, 96 x 96 and 128 x 128 crops. Each
+measurement runs in a fresh process, so that its peak RSS (``ru_maxrss``: the whole process, Python, torch, numba and
+the saved activations) belongs to it alone. The network is the default architecture (49,204 parameters) with seeded
+random weights whose thresholds lie in the released model's range (time and memory do not depend on the values);
+inputs are uniform random. Times are medians of the repeats after one warm-up call on 16 x 16 crops (kernels loaded,
+thread pools started).
+
+Target: the whole training step >= 5x faster than eager at 128 x 128, so this part >= 10x.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ._setup import SMOKE
+
+BATCH = 2 if SMOKE else 8
+SIZES = {"64x64": 20} if SMOKE else {"64x64": 64, "96x96": 96, "128x128": 128}  # smoke: one size (a process each)
+
+SCRIPT = r"""
+import json, resource, statistics, sys, time
+import torch
+from unrolled import LRRNet
+from unrolled.fast_train import fast_train_forward
+size, batch, path, repeat = json.loads(sys.argv[1])
+torch.manual_seed(0)
+net = LRRNet()
+with torch.no_grad():
+    for branch in (net.ir, net.vi):
+        branch.theta.uniform_(-0.01, 0.05)
+        branch.lam3.fill_(0.9)
+forward = fast_train_forward if path == "fast" else (lambda net, ir, vi: net(ir, vi))
+
+
+def step(ir, vi):
+    net.zero_grad(set_to_none=True)
+    loss = forward(net, ir, vi).square().mean()
+    loss.backward()
+    return loss.item()
+
+
+step(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16))  # warm-up
+ir, vi = torch.rand(batch, 1, size, size), torch.rand(batch, 1, size, size)
+times = []
+for _ in range(repeat):
+    t = time.perf_counter()
+    loss = step(ir, vi)
+    times.append(time.perf_counter() - t)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"median": statistics.median(times), "min": min(times), "peak_rss_mb": peak, "loss": loss,
+                  "threads": torch.get_num_threads()}))
+"""
+
+
+def _run_process(size: int, path: str, repeat: int) -> dict:
+    res = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps([size, BATCH, path, repeat])],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("path", ["fast", "eager"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_train_step(benchmark, size, path):
+    crop = SIZES[size]
+    repeat = 5 if path == "fast" else {"64x64": 3, "96x96": 3, "128x128": 2}[size]
+    benchmark.group = f"train-step-{size}"
+    info = benchmark.pedantic(_run_process, args=(crop, path, repeat), rounds=1, iterations=1)
+    assert info["loss"] > 0
+    info.update(size=size, path=path, batch=BATCH, crop=crop, repeat=repeat, cores=os.cpu_count())
+    benchmark.extra_info.update(info)

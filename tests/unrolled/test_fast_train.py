@@ -1,0 +1,223 @@
+"""The fast training path (unrolled.fast_train) computes the output and every gradient eager autograd computes.
+
+The soft threshold makes the gradient discontinuous where ``|P| = theta`` (and the output where ``P = 0`` for a
+negative theta): a value within rounding of such a kink may fall on either side in two float32 implementations, and
+one such element moves a parameter's gradient by far more than 1e-4 of its scale. So float64 compares everything at
+the sizes of a real test (batch 2, 20 x 24), and float32 compares the gradients on inputs whose every pre-threshold
+value is at least ``MARGIN`` from a kink (checked in float64), where any correct float32 computation must agree.
+"""
+
+import copy
+
+import pytest
+import torch
+
+from unrolled import LRRNet, load_official_checkpoint
+from unrolled.fast_train import fast_train_forward, fast_train_supported, fast_train_unsupported_reason
+from unrolled.threshold import soft_threshold
+
+from ..conftest import shared_path
+
+MARGIN = 1e-5  # 20x the largest float32 error of a pre-threshold value seen at these sizes (5e-7)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Speed only: torch's thread pool costs milliseconds per tiny convolution on a loaded 2-core machine, and
+    gradcheck runs thousands of them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _realistic(net: LRRNet, seed: int) -> LRRNet:
+    """Thresholds in the released model's range (some negative) and lam3 = 0.9, so the thresholds act both ways."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for branch in (net.ir, net.vi):
+            branch.theta.copy_(torch.rand(branch.theta.shape, generator=g, dtype=torch.float64) * 0.06 - 0.01)
+            branch.lam3.fill_(0.9)
+    return net
+
+
+def _inputs(shape, seed: int, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.rand(shape, generator=g, dtype=torch.float64).to(dtype) for _ in range(2))
+
+
+def _grads(net, forward, ir, vi, loss=lambda out: out.square().mean()):
+    """Output, parameter gradients and input gradients of ``loss(forward(net, ir, vi))``."""
+    net.zero_grad(set_to_none=True)
+    ir, vi = ir.clone().requires_grad_(), vi.clone().requires_grad_()
+    out = forward(net, ir, vi)
+    loss(out).backward()
+    grads = {name: p.grad.clone() for name, p in net.named_parameters()}
+    return out.detach(), grads, (ir.grad, vi.grad)
+
+
+def _eager(net, ir, vi):
+    return net(ir, vi)
+
+
+def kink_margin(net: LRRNet, ir, vi) -> float:
+    """The smallest distance (float64) of a pre-threshold value P_t of either branch from a kink of h_theta."""
+    margin = float("inf")
+    with torch.no_grad():
+        for branch, x in ((copy.deepcopy(net.ir).double(), ir), (copy.deepcopy(net.vi).double(), vi)):
+            theta = branch.theta.reshape(1, -1, 1, 1)
+            x = x.double()
+            p = branch.c0(x)
+            for t in range(len(branch.blocks) + 1):
+                gap = torch.minimum((p.abs() - theta).abs(), torch.where(theta < 0, p.abs(), torch.inf))
+                margin = min(margin, gap.min().item())
+                if t < len(branch.blocks):
+                    z, block = soft_threshold(p, branch.theta), branch.blocks[t]
+                    p = branch.lam3 * z + block.c2(x - block.c1(z))
+    return margin
+
+
+def well_conditioned_inputs(net: LRRNet, shape):
+    """The first seeded pair of inputs whose pre-threshold values all keep ``MARGIN`` from the kinks."""
+    for seed in range(200):
+        ir, vi = _inputs(shape, seed)
+        if kink_margin(net, ir, vi) >= MARGIN:
+            return ir, vi
+    raise AssertionError(f"no seed in 200 gives inputs of shape {shape} a kink margin of {MARGIN}")
+
+
+def assert_same_gradients(net, ir, vi, rtol=1e-4):
+    out, grads, d_in = _grads(net, fast_train_forward, ir, vi)
+    ref_out, ref_grads, ref_in = _grads(net, _eager, ir, vi)
+    torch.testing.assert_close(out, ref_out, rtol=rtol, atol=rtol * ref_out.abs().max().item())
+    assert grads.keys() == ref_grads.keys()
+    for name, ref in ref_grads.items():
+        assert ref.abs().max() > 0, name  # every parameter is reached (the comparison is not 0 == 0)
+        torch.testing.assert_close(grads[name], ref, rtol=rtol, atol=rtol * ref.abs().max().item(), msg=name)
+    for got, ref in zip(d_in, ref_in, strict=True):
+        torch.testing.assert_close(got, ref, rtol=rtol, atol=rtol * ref.abs().max().item())
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    net = _realistic(LRRNet(n=4, blocks=2).double(), 1)
+    ir, vi = _inputs((2, 1, 6, 7), 2, torch.float64)
+    params = list(net.parameters())
+
+    def f(ir, vi, *_):  # the parameters are inputs so that gradcheck perturbs them (they are the model's own)
+        return fast_train_forward(net, ir, vi, threads=1)
+
+    assert torch.autograd.gradcheck(f, (ir.requires_grad_(), vi.requires_grad_(), *params), eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("config, shape", [
+    (dict(n=4, blocks=2), (3, 1, 9, 5)),
+    (dict(n=3, blocks=1, fusion="add"), (2, 1, 7, 8)),
+    (dict(n=5, blocks=3), (1, 1, 2, 3)),  # the smallest image reflection padding allows
+])
+def test_float64_equals_eager(config, shape):
+    torch.manual_seed(3)
+    net = _realistic(LRRNet(**config).double(), 4)
+    assert_same_gradients(net, *_inputs(shape, 5, torch.float64), rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def random_net():
+    torch.manual_seed(0)
+    return _realistic(LRRNet(), 1)
+
+
+@pytest.fixture(scope="module")
+def official_net():
+    return load_official_checkpoint(shared_path("weights", "lrrnet_official_tno_block4.model"))
+
+
+@pytest.mark.parametrize("which", ["random", pytest.param("official", marks=pytest.mark.shared)])
+def test_float64_default_architecture_equals_eager(which, request):
+    net = copy.deepcopy(request.getfixturevalue(f"{which}_net")).double()
+    assert fast_train_supported(net)
+    assert_same_gradients(net, *_inputs((2, 1, 20, 24), 6, torch.float64), rtol=1e-9)
+
+
+@pytest.mark.parametrize("which", ["random", pytest.param("official", marks=pytest.mark.shared)])
+def test_float32_default_architecture_equals_eager(which, request):
+    net = request.getfixturevalue(f"{which}_net")
+    assert fast_train_supported(net)
+    assert_same_gradients(net, *well_conditioned_inputs(net, (2, 1, 5, 6)))
+    ir, vi = _inputs((2, 1, 20, 24), 6)  # any inputs: the output is continuous but at P = 0 for theta < 0
+    with torch.no_grad():
+        ref = net(ir, vi)
+        torch.testing.assert_close(fast_train_forward(net, ir, vi), ref, rtol=1e-4, atol=1e-4 * ref.abs().max())
+
+
+def test_adam_steps_give_the_eager_losses(random_net):
+    ir, vi = _inputs((2, 1, 16, 20), 7)
+    target = (ir + vi) / 2
+    losses = {}
+    for name, forward in (("fast", fast_train_forward), ("eager", _eager)):
+        net = copy.deepcopy(random_net)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        losses[name] = []
+        for _ in range(4):
+            opt.zero_grad()
+            loss = (forward(net, ir, vi) - target).square().mean()
+            loss.backward()
+            opt.step()
+            losses[name].append(loss.item())
+    assert losses["fast"][-1] < losses["fast"][0]
+    torch.testing.assert_close(torch.tensor(losses["fast"]), torch.tensor(losses["eager"]), rtol=1e-4, atol=0)
+
+
+def test_threads_change_nothing(random_net):
+    ir, vi = _inputs((3, 1, 11, 13), 8)
+    one = _grads(random_net, lambda *a: fast_train_forward(*a, threads=1), ir, vi)
+    three = _grads(random_net, lambda *a: fast_train_forward(*a, threads=3), ir, vi)
+    torch.testing.assert_close(one[0], three[0], rtol=0, atol=0)
+    for name in one[1]:
+        torch.testing.assert_close(one[1][name], three[1][name], rtol=0, atol=0, msg=name)
+
+
+def test_a_retained_graph_backwards_again_until_a_forward_reuses_its_maps():
+    net = _realistic(LRRNet(n=4, blocks=1), 9)
+    ir, vi = _inputs((1, 1, 5, 6), 10)
+    first = fast_train_forward(net, ir, vi).sum()
+    first.backward(retain_graph=True)
+    once = [p.grad.clone() for p in net.parameters()]
+    first.backward(retain_graph=True)  # the saved maps are intact: gradients accumulate as eager's would
+    for p, g in zip(net.parameters(), once, strict=True):
+        torch.testing.assert_close(p.grad, 2 * g)
+    fast_train_forward(net, ir, vi).sum().backward()  # takes (and overwrites) the maps given back
+    with pytest.raises(RuntimeError, match="cannot backward a second time"):
+        first.backward()
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda: LRRNet(extractor="conv8", n=4), "extractor='conv8'"),
+    (lambda: LRRNet(extractor="dense", n=4, blocks=2), "extractor='dense'"),
+    (lambda: LRRNet(kernel_size=5, n=4), "kernel_size=5"),
+    (lambda: LRRNet(n=4).half(), "torch.float16"),
+    (lambda: torch.nn.Identity(), "not an LRRNet"),
+])
+def test_unsupported_models_are_refused(make, reason):
+    net = make()
+    assert not fast_train_supported(net)
+    assert reason in fast_train_unsupported_reason(net)
+    with pytest.raises(ValueError, match="does not support"):
+        fast_train_forward(net, torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+def test_hooks_are_refused():
+    net = LRRNet(n=4, blocks=1)
+    net.ir.c0.register_forward_hook(lambda *a: None)
+    assert "hooks" in fast_train_unsupported_reason(net)
+
+
+@pytest.mark.parametrize("ir, vi, match", [
+    (torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 9), "same shape"),
+    (torch.zeros(1, 8, 8), torch.zeros(1, 8, 8), r"\(N, 1, H, W\)"),
+    (torch.zeros(1, 1, 8, 8, dtype=torch.float64), torch.zeros(1, 1, 8, 8, dtype=torch.float64), "torch.float32"),
+    (torch.zeros(1, 1, 1, 8), torch.zeros(1, 1, 1, 8), "2 x 2"),
+])
+def test_bad_inputs_are_refused(ir, vi, match):
+    with pytest.raises(ValueError, match=match):
+        fast_train_forward(LRRNet(n=4, blocks=1), ir, vi)

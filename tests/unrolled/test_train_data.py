@@ -1,0 +1,211 @@
+"""Training data (unrolled.data) and the training config (unrolled.train_config): pairing, grey conversion, crops,
+the seeded resumable stream, TOML round trips and errors that name the key, the value or the path."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import DEMO_DIR, REPO, shared_path
+from unrolled.data import CropSampler, PairDataset, find_pairs, minmax01, read_grey
+from unrolled.lrrnet import LRRNetConfig
+from unrolled.train import train
+from unrolled.train_config import LossWeights, TrainConfig
+
+CONFIGS = REPO / "configs"
+SHARED = REPO.parent / "shared"  # where configs/default.toml points (beside the repository)
+
+
+def _save(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def _pairs_dir(root: Path, images: list[np.ndarray]) -> Path:
+    """ir/ and vi/ folders; the visible image of each pair is 255 - the infrared one."""
+    for i, a in enumerate(images):
+        _save(root / "ir" / f"p{i}.png", a)
+        _save(root / "vi" / f"p{i}.png", 255 - a)
+    return root
+
+
+# ---- pairs and grey images ---------------------------------------------------------------------------------------
+
+@pytest.mark.shared
+def test_the_training_sets_pair_up():
+    assert len(find_pairs(shared_path("data", "roadscene"))) == 221
+    pairs = find_pairs(shared_path("data", "tno_train"))
+    assert len(pairs) == 66 and all(p.ir.name == p.vi.name for p in pairs)
+
+
+def test_layouts_and_pairing_errors(tmp_path, rng):
+    [demo] = find_pairs(DEMO_DIR)  # NAME_ir / NAME_vi side by side
+    assert (demo.name, demo.ir.name, demo.vi.name) == ("demo", "demo_ir.png", "demo_vi.png")
+
+    a = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    _save(tmp_path / "d" / "ir" / "x.png", a)
+    _save(tmp_path / "d" / "vi" / "x.jpg", a)  # pairs by stem: the extensions may differ
+    assert [p.name for p in find_pairs(tmp_path / "d")] == ["x"]
+    _save(tmp_path / "d" / "ir" / "lonely.png", a)
+    with pytest.raises(ValueError, match="without a partner.*lonely.png"):
+        find_pairs(tmp_path / "d")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=f"no IR/VI pairs found in {tmp_path / 'empty'}"):
+        find_pairs(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=f"data directory not found: {tmp_path / 'nope'}"):
+        find_pairs(tmp_path / "nope")
+
+
+def test_colour_becomes_itu_r_601_luma_and_16_bit_is_scaled(tmp_path, rng):
+    rgb = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    grey = read_grey(_save(tmp_path / "c.png", rgb))
+    luma = rgb.astype(float) @ [0.299, 0.587, 0.114]
+    assert grey.dtype == np.uint8 and np.abs(grey - luma).max() <= 0.5 + 1e-9
+    deep = rng.integers(0, 65536, (8, 8), dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "d.png")
+    np.testing.assert_allclose(read_grey(tmp_path / "d.png"), deep / 257.0, rtol=1e-6)
+
+
+def test_images_that_do_not_fit_are_rejected_by_name(tmp_path, rng):
+    _save(tmp_path / "small" / "ir" / "s.png", rng.integers(0, 256, (20, 40), dtype=np.uint8))
+    _save(tmp_path / "small" / "vi" / "s.png", rng.integers(0, 256, (20, 40), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"small/ir/s.png \(and its partner\) is 40x20, smaller than the 32x32 crop"):
+        PairDataset([tmp_path / "small"], min_size=32)
+    _save(tmp_path / "mis" / "ir" / "m.png", rng.integers(0, 256, (20, 40), dtype=np.uint8))
+    _save(tmp_path / "mis" / "vi" / "m.png", rng.integers(0, 256, (20, 41), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"mis/ir/m.png is 40x20 but .*mis/vi/m.png is 41x20"):
+        PairDataset([tmp_path / "mis"])
+    with pytest.raises(ValueError, match=r"pair 0: ir and vi must be 2-D grey images of one shape"):
+        PairDataset.from_arrays([(np.zeros((20, 40)), np.zeros((20, 41)))])
+
+
+def _windows(src: np.ndarray, c: int):
+    """Every c x c window of ``src`` under every flip: (flip_v, flip_h, window)."""
+    for y in range(src.shape[0] - c + 1):
+        for x in range(src.shape[1] - c + 1):
+            w = src[y:y + c, x:x + c]
+            yield from ((0, 0, w), (1, 0, w[::-1]), (0, 1, w[:, ::-1]), (1, 1, w[::-1, ::-1]))
+
+
+# ---- the crop stream ---------------------------------------------------------------------------------------------
+
+def test_crops_are_flipped_windows_of_both_images(tmp_path, rng):
+    images = [rng.integers(0, 256, (13, 17), dtype=np.uint8) for _ in range(2)]
+    sampler = CropSampler(PairDataset([_pairs_dir(tmp_path, images)]), crop=8, batch=50, seed=1)
+    batch = sampler.next_batch()
+    flips = set()
+    for ir, vi in zip(batch.ir255[:, 0].numpy(), batch.vi255[:, 0].numpy(), strict=True):
+        np.testing.assert_array_equal(vi, 255 - ir)  # the same window in both images
+        found = {(fv, fh) for src in images for fv, fh, w in _windows(src, 8) if np.array_equal(ir, w)}
+        assert found, "a crop that is no window of any image"
+        flips |= found
+    assert flips == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    np.testing.assert_allclose(batch.ir01.numpy(), minmax01(batch.ir255.numpy()))
+    assert batch.ir01.dtype == batch.vi01.dtype == batch.ir255.dtype == batch.vi255.dtype == torch.float32
+    assert float(batch.ir01.amin()) == 0.0 and 0.9999 < float(batch.ir01.amax()) <= 1.0
+
+
+def test_every_pair_once_per_epoch(tmp_path):
+    images = [np.full((8, 8), v, dtype=np.uint8) for v in (10, 20, 30)]
+    sampler = CropSampler(PairDataset([_pairs_dir(tmp_path, images)]), crop=8, batch=3, seed=5)
+    orders = [tuple(sampler.next_crops()[0][:, 0, 0, 0]) for _ in range(4)]
+    assert all(sorted(o) == [10, 20, 30] for o in orders)
+    assert len(set(orders)) > 1  # reshuffled between epochs
+
+
+def test_the_stream_is_seeded_and_resumable(tmp_path, rng):
+    images = [rng.integers(0, 256, (30, 40), dtype=np.uint8) for _ in range(3)]
+    data = PairDataset([_pairs_dir(tmp_path, images)])
+    a, b, c = (CropSampler(data, crop=16, batch=2, seed=s) for s in (7, 7, 8))
+    first = [a.next_crops()[0] for _ in range(3)]
+    assert all(np.array_equal(x, b.next_crops()[0]) for x in first)
+    assert not np.array_equal(first[0], c.next_crops()[0])
+    state = a.state_dict()  # mid-epoch: 6 draws of 3 pairs
+    ahead = [a.next_crops()[0] for _ in range(4)]
+    fresh = CropSampler(data, crop=16, batch=2, seed=123)
+    fresh.load_state_dict(state)
+    assert all(np.array_equal(x, fresh.next_crops()[0]) for x in ahead)
+    with pytest.raises(ValueError, match="batch 2 vs 3"):
+        CropSampler(data, crop=16, batch=3).load_state_dict(state)
+
+
+# ---- the config --------------------------------------------------------------------------------------------------
+
+def test_toml_round_trip_and_relative_paths(tmp_path):
+    config = TrainConfig(data=(str(tmp_path / "a"), str(tmp_path / "b 'q\"")), out_dir=str(tmp_path / "o"),
+                         lr=3e-4, steps=7, fast=False, loss=LossWeights(gamma1=0.0),
+                         model=LRRNetConfig(blocks=6, extractor="dense"))
+    config.to_toml(tmp_path / "c.toml")
+    assert TrainConfig.from_toml(tmp_path / "c.toml") == config
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "r.toml").write_text('data = ["../d"]\nout_dir = "run"\nvgg_weights = "w.pth"\n')
+    rel = TrainConfig.from_toml(tmp_path / "sub" / "r.toml")  # relative to the file's folder, not the CWD
+    assert rel.data == (str(tmp_path / "d"),)
+    assert (rel.out_dir, rel.vgg_weights) == (str(tmp_path / "sub" / "run"), str(tmp_path / "sub" / "w.pth"))
+
+
+def test_the_shipped_configs():
+    default = TrainConfig.from_toml(CONFIGS / "default.toml")
+    assert default.data == (str(SHARED / "data" / "roadscene"), str(SHARED / "data" / "tno_train"))
+    assert (default.crop, default.batch, default.loss, default.model) == (128, 8, LossWeights(), LRRNetConfig())
+    assert default.vgg_weights == str(SHARED / "weights" / "vgg16_caffe_conv1_1-conv4_3.pth")
+    ablations = {"gamma1_0": {"loss": replace(LossWeights(), gamma1=0.0)},
+                 "gamma4_0": {"loss": replace(LossWeights(), gamma4=0.0)},
+                 "blocks2": {"model": LRRNetConfig(blocks=2)}, "blocks6": {"model": LRRNetConfig(blocks=6)},
+                 "blocks8": {"model": LRRNetConfig(blocks=8)},
+                 "conv_extractor": {"model": LRRNetConfig(extractor="conv8")},
+                 "dense_extractor": {"model": LRRNetConfig(extractor="dense")}}
+    for name, change in ablations.items():
+        expected = replace(default, out_dir=str(REPO / "outputs" / "train" / name), **change)
+        assert TrainConfig.from_toml(CONFIGS / f"{name}.toml") == expected, name
+    smoke = TrainConfig.from_toml(CONFIGS / "smoke.toml")
+    assert smoke.data == (str(DEMO_DIR),) and smoke.vgg_weights == "random"
+    assert sorted(p.stem for p in CONFIGS.glob("*.toml")) == sorted([*ablations, "default", "smoke"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ('data = ["d"]\nlearning_rate = 1e-3', r"unknown key\(s\) \['learning_rate'\]"),
+    ('data = ["d"]\n[loss]\ngama1 = 1.0', r"unknown key\(s\) \['loss.gama1'\]"),
+    ('data = ["d"]\n[model]\nlayers = 3', r"unknown key\(s\) \['model.layers'\]"),
+    ('data = ["d"]\ncrop = 4', "crop must be an integer >= 8, got 4"),
+    ('data = ["d"]\nbatch = 2.5', "batch must be an integer >= 1, got 2.5"),
+    ('data = ["d"]\nlr = -1e-3', r"lr must be a finite number > 0, got -0.001"),
+    ('data = ["d"]\nfast = "yes"', "fast must be true or false, got 'yes'"),
+    ('data = ["d"]\nvgg_convention = "caffe"', "vgg_convention must be one of .* got 'caffe'"),
+    ('data = ["d"]\n[loss]\ngamma4 = -1', r"loss.gamma4 must be a finite number >= 0, got -1"),
+    ('data = ["d"]\n[model]\nblocks = 0', "model.blocks must be a positive integer, got 0"),
+    ('data = ["d"]\n[model]\nextractor = "unet"', "model.extractor must be one of .* got 'unet'"),
+    ('data = "d"', "data must be a non-empty list of data folders, got 'd'"),
+    ("crop = 64", "the key 'data' .* is required"),
+    ("data = [", "not valid TOML"),
+    ('base = "bad.toml"\ndata = ["d"]', "circular base chain"),
+])
+def test_bad_configs_name_the_key_and_value(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ValueError, match=message) as info:
+        TrainConfig.from_toml(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_files_and_data_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"config file not found: {tmp_path / 'none.toml'}"):
+        TrainConfig.from_toml(tmp_path / "none.toml")
+    (tmp_path / "c.toml").write_text('base = "gone.toml"\n')
+    with pytest.raises(FileNotFoundError, match=r"gone.toml \(the base of"):
+        TrainConfig.from_toml(tmp_path / "c.toml")
+    tiny = TrainConfig(data=(str(tmp_path / "missing"),), out_dir=str(tmp_path / "o"), crop=16,
+                       vgg_weights="random", model=LRRNetConfig(n=4, blocks=1))
+    with pytest.raises(FileNotFoundError, match=f"data directory not found: {tmp_path / 'missing'}"):
+        train(tiny, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=f"no IR/VI pairs found in {tmp_path / 'empty'}"):
+        train(replace(tiny, data=(str(tmp_path / "empty"),)), progress=False)
+    with pytest.raises(FileNotFoundError, match="VGG-16 weights not found"):
+        train(replace(tiny, data=(str(DEMO_DIR),), vgg_weights=str(tmp_path / "vgg.pth")), progress=False)

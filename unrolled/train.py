@@ -1,0 +1,295 @@
+"""Training LRRNet with the detail-to-semantic loss: :func:`train` runs a :class:`~unrolled.train_config.TrainConfig`.
+
+One step: a batch of random crops (:class:`~unrolled.data.CropSampler`), the network on the min-max normalised
+inputs (the fast path of :mod:`unrolled.fast_train` where it supports the model, else eager torch), the loss of
+Eq. 10-14 (:class:`~unrolled.losses.FusionLoss`) against the raw [0, 255] crops, one Adam step.
+
+A run writes into ``config.out_dir``:
+
+``log.csv``
+    one row per step: every weighted loss term, the total and the step's wall time (:mod:`unrolled.train_log`);
+``losses.png``
+    the curves of Fig. 10, redrawn at every checkpoint and at the end;
+``checkpoint.pt``
+    every ``checkpoint_every`` steps and at the end, written atomically: model, Adam state, the torch / numpy /
+    python RNG states, the data sampler's state, the step, the config and the loss history. ``train(config,
+    resume=...)`` continues from it exactly: a run killed after a checkpoint and resumed ends with the same weights
+    and the same log as an uninterrupted run (steps logged after the last checkpoint are dropped and redone);
+``lrrnet.pt`` + ``lrrnet.json``
+    at the end: the LRRNet's own float32 state_dict (load it with ``LRRNet(config).load_state_dict``) and a sidecar
+    with its sha256, the architecture, the training config, the data and the final losses.
+
+:func:`train` seeds the global torch, numpy and python generators with ``config.seed`` (the initial weights come
+from torch's); the data stream has its own generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._atomic import atomic_torch_save, atomic_write_text
+from .data import CropSampler, PairDataset
+from .lrrnet import LRRNet
+from .train_config import TrainConfig
+from .train_log import TERMS, TrainLog, finite_row, plot_losses
+
+__all__ = ["train", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG", "PLOT"]
+
+CHECKPOINT, WEIGHTS, SIDECAR, LOG, PLOT = "checkpoint.pt", "lrrnet.pt", "lrrnet.json", "log.csv", "losses.png"
+_FORMAT, _VERSION = "llrr-train-checkpoint", 1
+# settings a resumed run may change (they do not alter what the remaining steps compute, or only by float rounding)
+_RESUMABLE_CHANGES = {"steps", "checkpoint_every", "out_dir", "threads", "fast", "data"}
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What :func:`train` did. ``first``/``final``: the first and last rows of the log (the loss terms)."""
+
+    steps: int
+    start_step: int
+    first: dict
+    final: dict
+    mean_step_seconds: float
+    fast: bool
+    fast_reason: str | None
+    out_dir: Path
+    log: Path
+    plot: Path
+    checkpoint: Path
+    weights: Path
+    sidecar: Path
+
+
+def _vgg(config: TrainConfig):
+    from .losses import DEFAULT_VGG_WEIGHTS, vgg16_features
+
+    if config.vgg_weights == "random":
+        return vgg16_features(None, convention=config.vgg_convention, seed=config.seed)
+    path = DEFAULT_VGG_WEIGHTS if config.vgg_weights == "default" else Path(config.vgg_weights)
+    return vgg16_features(path, convention=config.vgg_convention)
+
+
+def _forward(model: LRRNet, use_fast: bool):
+    """The training forward ``f(model, ir01, vi01)``, whether it is the fast path, and why not if not."""
+    if not use_fast:
+        return _eager_forward, False, "fast = false in the config"
+    from .fast_train import fast_train_forward, fast_train_unsupported_reason
+
+    reason = fast_train_unsupported_reason(model)
+    if reason is not None:
+        return _eager_forward, False, reason
+    return fast_train_forward, True, None
+
+
+def _eager_forward(model: LRRNet, ir01: torch.Tensor, vi01: torch.Tensor) -> torch.Tensor:
+    return model(ir01, vi01)
+
+
+def _rng_state(sampler: CropSampler) -> dict:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002 (the global state, for code that uses it)
+    return {"torch": torch.get_rng_state(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
+            "python": random.getstate(), "sampler": sampler.state_dict()}
+
+
+def _set_rng_state(state: dict, sampler: CropSampler) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))  # noqa: NPY002
+    random.setstate(_tuples(state["python"]))
+    sampler.load_state_dict(state["sampler"])
+
+
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def load_checkpoint(path) -> dict:
+    """Read a training checkpoint (``weights_only``: no code runs); ``path`` may be a run folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a training checkpoint torch.load can read: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
+        raise ValueError(f"{path} is not an llrr training checkpoint (no format={_FORMAT!r} entry)")
+    if ckpt.get("version") != _VERSION:
+        raise ValueError(f"{path} is a version {ckpt.get('version')} checkpoint; this llrr reads version {_VERSION}")
+    ckpt["path"] = path
+    return ckpt
+
+
+def _check_resumable(ckpt: dict, config: TrainConfig, names: list[str]) -> None:
+    saved = TrainConfig.from_dict(ckpt["config"], source=f"config saved in {ckpt['path']}")
+    mine, theirs = config.to_dict(), saved.to_dict()
+    differ = sorted(k for k in mine if k not in _RESUMABLE_CHANGES and mine[k] != theirs[k])
+    if differ:
+        raise ValueError(f"cannot resume {ckpt['path']}: the config differs in "
+                         + "; ".join(f"{k} (saved {theirs[k]!r}, now {mine[k]!r})" for k in differ))
+    if ckpt["pairs"] != names:
+        raise ValueError(f"cannot resume {ckpt['path']}: it was trained on {len(ckpt['pairs'])} pairs, the data "
+                         f"folders {list(config.data)} now hold {len(names)} pairs, or others")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[dict], n_pairs: int,
+                  fast: bool) -> None:
+    state = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
+    atomic_torch_save(state, out / WEIGHTS)
+    tail = history[-min(len(history), 50):]
+    sidecar = {
+        "format": "llrr-lrrnet-weights", "file": WEIGHTS, "sha256": _sha256(out / WEIGHTS),
+        "architecture": asdict(config.model), "parameters": sum(v.numel() for v in state.values()),
+        "steps": history[-1]["step"] if history else 0,
+        "data": {"dirs": list(config.data), "pairs": n_pairs},
+        "final_loss": {t: float(np.mean([r[t] for r in tail])) for t in TERMS} if tail else None,
+        "final_loss_over_steps": len(tail), "train_seconds": float(sum(r["seconds"] for r in history)),
+        "fast": fast, "train_config": config.to_dict(),
+    }
+    atomic_write_text(out / SIDECAR, json.dumps(sidecar, indent=2) + "\n")
+
+
+def _set_threads(threads: int):
+    """Set torch's and numba's thread counts; returns a function that restores them."""
+    import numba
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+    def restore():
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+
+    return restore
+
+
+def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=None) -> TrainSummary:
+    """Train an LRRNet as ``config`` says (module docstring: what is written where).
+
+    Parameters
+    ----------
+    config : TrainConfig
+    resume : path, optional
+        A checkpoint (or a run folder holding ``checkpoint.pt``) to continue. Its config must equal ``config`` except
+        for ``steps``, ``checkpoint_every``, ``out_dir``, ``threads``, ``fast`` and ``data`` (the folders may move;
+        the pairs they hold must be the same).
+    progress : bool
+        Show a tqdm bar with every loss term.
+    callback : callable, optional
+        ``callback(step, row)`` after each step (``row``: the log row, a dict), e.g. to watch a run.
+
+    Returns
+    -------
+    TrainSummary
+
+    Raises
+    ------
+    ValueError
+        A config the data cannot serve (no pairs, images smaller than the crop), a checkpoint that does not fit, an
+        ``out_dir`` that already holds a run when not resuming.
+    FloatingPointError
+        The loss became NaN or infinite (the step is named; the last checkpoint is intact).
+    """
+    from tqdm.auto import tqdm
+
+    from .losses import FusionLoss
+
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
+    out = Path(config.out_dir)
+    ckpt = load_checkpoint(resume) if resume is not None else None
+    holds_run = (out / CHECKPOINT).exists() or (out / LOG).exists()
+    if holds_run and (ckpt is None or out.resolve() != ckpt["path"].parent.resolve()):
+        raise ValueError(f"out_dir {out} already holds a run ({CHECKPOINT} / {LOG}): resume it, delete it, or "
+                         "choose another out_dir")
+    dataset = PairDataset(config.data, min_size=config.crop, progress=progress)
+    sampler = CropSampler(dataset, crop=config.crop, batch=config.batch, seed=config.seed)
+    if ckpt is not None:
+        _check_resumable(ckpt, config, dataset.names())
+
+    restore_threads = _set_threads(config.threads)
+    try:
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)  # noqa: NPY002 (seed the global state for code that uses it)
+        random.seed(config.seed)
+        model = LRRNet(config.model).to(torch.float32)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        loss_fn = FusionLoss(_vgg(config), **asdict(config.loss))
+        forward, fast, fast_reason = _forward(model, config.fast)
+        history: list[dict] = []
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            _set_rng_state(ckpt["rng"], sampler)
+            history = [dict(r) for r in ckpt["history"]]
+        start = ckpt["step"] if ckpt is not None else 0
+        out.mkdir(parents=True, exist_ok=True)
+        title = f"LRRNet training: {', '.join(Path(d).name for d in config.data)}"
+
+        def save_checkpoint(step: int) -> None:
+            atomic_torch_save({"format": _FORMAT, "version": _VERSION, "step": step, "config": config.to_dict(),
+                               "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "rng": _rng_state(sampler), "history": history, "pairs": dataset.names()},
+                              out / CHECKPOINT)
+            if history:
+                plot_losses(history, out / PLOT, title=title)
+
+        seconds = []
+        bar = tqdm(total=config.steps, initial=min(start, config.steps), desc="training", unit="step",
+                   disable=not progress, dynamic_ncols=True)
+        with TrainLog(out / LOG, history) as log, bar:
+            model.train()
+            for step in range(start + 1, config.steps + 1):
+                t0 = time.perf_counter()
+                batch = sampler.next_batch()
+                terms = loss_fn(forward(model, batch.ir01, batch.vi01), batch.ir255, batch.vi255)
+                row = {"step": step, **{t: float(terms[t].detach()) for t in TERMS}}
+                if not finite_row(row):
+                    raise FloatingPointError(f"step {step}: the loss is not finite ({row}); {out / CHECKPOINT} "
+                                             "holds the last good state (lower lr and resume)")
+                optimizer.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                optimizer.step()
+                row["seconds"] = time.perf_counter() - t0
+                seconds.append(row["seconds"])
+                history.append(row)
+                log.append(row)
+                bar.set_postfix({t: f"{row[t]:.4g}" for t in TERMS}, refresh=False)
+                bar.update(1)
+                if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
+                    save_checkpoint(step)
+                if callback is not None:
+                    callback(step, dict(row))
+        last = max(start, config.steps)
+        save_checkpoint(last)
+        _save_weights(model, config, out, history, len(dataset), fast)
+    finally:
+        restore_threads()
+    return TrainSummary(
+        steps=last, start_step=start, first=history[0] if history else {}, final=history[-1] if history else {},
+        mean_step_seconds=float(np.mean(seconds)) if seconds else float("nan"), fast=fast, fast_reason=fast_reason,
+        out_dir=out, log=out / LOG, plot=out / PLOT, checkpoint=out / CHECKPOINT, weights=out / WEIGHTS,
+        sidecar=out / SIDECAR)
+
