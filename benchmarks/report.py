@@ -163,7 +163,7 @@ def render(data: dict, sgemm_square: float) -> str:
                 reached, bound = f"**no** (objective {info['objective']:.1f} at the cap)", " (lower bound)"
             lines.append(f"| {info['solver']} | {k} | {reached} | {seconds(r):.3f}{bound} | "
                          f"{seconds(r) / fastest:.1f}x |")
-    lines += _lrrnet_section(b, sgemm_square) + _metrics_section(b) + _iterative_section(b)
+    lines += _lrrnet_section(b, sgemm_square) + _train_section(b) + _metrics_section(b) + _iterative_section(b)
     return "\n".join(lines) + "\n"
 
 
@@ -217,6 +217,37 @@ def _lrrnet_section(b: dict, sgemm: float) -> list[str]:
         lines += ["", f"End to end, PNG files to PNG files ({i['source']}, {i['weights']} weights, fast path, one "
                   f"process, warm): {i['images']} pairs in {i['seconds']:.2f} s, **{i['per_second']:.1f} images/s** "
                   f"(measured {_when(files)} UTC)."]
+    return lines
+
+
+def _train_section(b: dict) -> list[str]:
+    rows = {}
+    for r in b.values():
+        if r["name"].startswith(("test_train_step", "test_full_train_step")):
+            i = r["extra_info"]
+            rows[("full" if i.get("full") else "net", i["size"], i["path"])] = r
+    if not rows:
+        return []
+    when = max(_when(r) for r in rows.values())
+    lines = ["", "## Training step: fast path vs eager autograd (issue 7)", "",
+             "Batch 8, default architecture, each case in a fresh process (median of the repeats after a warm-up; "
+             "peak RSS of the whole process). *Network*: LRRNet forward + backward with a plain loss. *Whole step*: "
+             "network, the Eq. 10-14 loss through VGG-16 (to relu4_3), Adam. Fast: `unrolled.fast_train` (numba "
+             f"kernels in a torch autograd Function); eager: torch autograd on the modules. Measured {when} UTC.", "",
+             "| part | crop | fast (s) | eager (s) | speed-up | peak RSS fast / eager (MB) |",
+             "|---|---|---|---|---|---|"]
+    for part, label in (("net", "network"), ("full", "whole step")):
+        for size in ("64x64", "96x96", "128x128"):
+            f, e = rows.get((part, size, "fast")), rows.get((part, size, "eager"))
+            if not f or not e:
+                continue
+            fi, ei = f["extra_info"], e["extra_info"]
+            lines.append(f"| {label} | {size} | {fi['median']:.3f} | {ei['median']:.2f} | "
+                         f"{ei['median'] / fi['median']:.1f}x | {fi['peak_rss_mb']:.0f} / {ei['peak_rss_mb']:.0f} |")
+    full = rows.get(("full", "128x128", "fast")), rows.get(("full", "128x128", "eager"))
+    if all(full):
+        sp = full[1]["extra_info"]["median"] / full[0]["extra_info"]["median"]
+        lines += ["", f"Target: the whole step >= 5x faster than eager at 128 x 128: {sp:.1f}x, met: {_ok(sp >= 5)}."]
     return lines
 
 
