@@ -104,8 +104,8 @@ def test_bad_inputs_give_named_errors(tmp_path):
         llrr.fuse(ir.astype(np.int64), vi, method="average")
     with pytest.raises(FileNotFoundError, match="nope.png"):
         llrr.fuse(tmp_path / "nope.png", vi, method="average")
-    with pytest.raises(ValueError, match="unknown weights name 'default'"):
-        llrr.fuse(ir, vi, method="lrrnet", weights="default")
+    with pytest.raises(ValueError, match=r"unknown weights name 'nonsense'; shipped weights: \['default'\]"):
+        llrr.fuse(ir, vi, method="lrrnet", weights="nonsense")
 
 
 def _tree(tmp_path):
@@ -152,7 +152,7 @@ def test_cli_methods_weights_and_demo(tmp_path, capsys):
     text = capsys.readouterr().out
     assert all(name in text for name in llrr.list_methods()) and "(default)" in text
     assert main(["weights"]) == 0
-    assert "weights" in capsys.readouterr().out
+    assert "default: the project's own LRRNet" in capsys.readouterr().out
     assert main(["demo", "--method", "average", "--out-dir", str(tmp_path), "-q"]) == 0
     text = capsys.readouterr().out
     assert "paper metrics: En" in text and "demo_fused.png" in text
