@@ -90,19 +90,22 @@ def _common_reason(module: nn.Module) -> str | None:
     return None
 
 
-def fast_unsupported_reason(model) -> str | None:
-    """Why :func:`fast_forward` cannot run ``model`` (a sentence), or None when it can."""
+def structure_reason(model, path: str = "the fast path") -> str | None:
+    """Why ``model`` is not the LRRNet structure the streaming kernels compute (shared by :mod:`unrolled.fast` and
+    :mod:`unrolled.fast_train`; ``path`` names the caller in the sentence), or None."""
     if type(model) is not LRRNet:
         return f"model is a {type(model).__name__}, not an LRRNet"
     c = model.config
     if c.extractor != "llrr" or c.kernel_size != 3 or c.channels != 1:
-        return (f"the fast path runs extractor='llrr', kernel_size=3, channels=1; the model has "
+        return (f"{path} runs extractor='llrr', kernel_size=3, channels=1; the model has "
                 f"extractor={c.extractor!r}, kernel_size={c.kernel_size}, channels={c.channels}")
     reason = _branch_reason(model.ir, "ir") or _branch_reason(model.vi, "vi")
     if reason is not None:
         return reason
     if model.ir.theta.shape != model.vi.theta.shape or model.ir.n != model.vi.n:
         return "the two branches have different numbers of coefficient maps"
+    if len(model.ir.blocks) != len(model.vi.blocks):
+        return "the two branches have different numbers of blocks"
     d, n, K = model.decoder, model.ir.n, model.ir.theta.shape[0]
     if type(d) is not Decoder or d.fusion not in ("cat", "add"):
         return "the decoder is not the standard Decoder with 'cat' or 'add' fusion"
@@ -112,7 +115,12 @@ def fast_unsupported_reason(model) -> str | None:
         reason = _conv_reason(getattr(d, part), f"decoder.{part}", ch, 1)
         if reason is not None:
             return reason
-    return _common_reason(model)
+    return None
+
+
+def fast_unsupported_reason(model) -> str | None:
+    """Why :func:`fast_forward` cannot run ``model`` (a sentence), or None when it can."""
+    return structure_reason(model) or _common_reason(model)
 
 
 def fast_supported(model) -> bool:

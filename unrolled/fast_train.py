@@ -38,8 +38,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ._train_kernels import branch_backward, branch_forward, reflect_table
-from .fast import _branch_reason, _conv_reason
-from .lrrnet import Decoder, LRRNet
+from .fast import structure_reason
+from .lrrnet import LRRNet
 
 __all__ = ["fast_train_forward", "fast_train_supported", "fast_train_unsupported_reason"]
 
@@ -65,29 +65,7 @@ def _dtype_reason(model: nn.Module) -> str | None:
 
 def fast_train_unsupported_reason(model) -> str | None:
     """Why :func:`fast_train_forward` cannot run ``model`` (a sentence), or None when it can."""
-    if type(model) is not LRRNet:
-        return f"model is a {type(model).__name__}, not an LRRNet"
-    c = model.config
-    if c.extractor != "llrr" or c.kernel_size != 3 or c.channels != 1:
-        return (f"the fast training path runs extractor='llrr', kernel_size=3, channels=1; the model has "
-                f"extractor={c.extractor!r}, kernel_size={c.kernel_size}, channels={c.channels}")
-    reason = _branch_reason(model.ir, "ir") or _branch_reason(model.vi, "vi")
-    if reason is not None:
-        return reason
-    if model.ir.theta.shape != model.vi.theta.shape or model.ir.n != model.vi.n:
-        return "the two branches have different numbers of coefficient maps"
-    if len(model.ir.blocks) != len(model.vi.blocks):
-        return "the two branches have different numbers of blocks"
-    d, n, K = model.decoder, model.ir.n, model.ir.theta.shape[0]
-    if type(d) is not Decoder or d.fusion not in ("cat", "add"):
-        return "the decoder is not the standard Decoder with 'cat' or 'add' fusion"
-    width = 2 if d.fusion == "cat" else 1
-    for part, ch in (("ir_low", n), ("ir_sparse", K - n), ("vi_low", n), ("vi_sparse", K - n),
-                     ("fuse_low", width), ("fuse_sparse", width)):
-        reason = _conv_reason(getattr(d, part), f"decoder.{part}", ch, 1)
-        if reason is not None:
-            return reason
-    return _dtype_reason(model)
+    return structure_reason(model, "the fast training path") or _dtype_reason(model)
 
 
 def fast_train_supported(model) -> bool:
