@@ -18,7 +18,7 @@ from unrolled.train import train
 from unrolled.train_config import LossWeights, TrainConfig
 
 CONFIGS = REPO / "configs"
-SHARED = REPO.parent / "shared"  # where configs/default.toml points (beside the repository)
+SHARED = (REPO.parent / "shared").resolve()  # where configs/default.toml points (beside the repository; links followed)
 
 
 def _save(path: Path, array: np.ndarray) -> Path:
