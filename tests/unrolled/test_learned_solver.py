@@ -16,6 +16,8 @@ from solvers import LowRankSparseProblem, algorithm1, extract_patches
 from unrolled import learned_solver as ls
 from unrolled.learned_solver_compare import heldout_crops, main
 
+from ..conftest import shared_path
+
 SMALL = ls.LearnedSolverConfig(crop=32, batch=8, steps=12, warmup=2, lr=3e-3)
 
 
@@ -110,6 +112,7 @@ def test_shipped_weights_load_strictly_with_their_sha256():
 
 @pytest.mark.shared
 def test_shipped_heldout_objective_is_reproduced():
+    shared_path("data", "tno21", "vi", "21.png")  # the held-out set; skips with the reason without ../shared
     net, prob = ls.load_learned_solver()
     meta = ls.read_sidecar()
     crops, desc = heldout_crops(meta["config"]["crop"])
