@@ -30,8 +30,8 @@ from .methods import get_method
 
 __all__ = ["DEFAULT_METHOD", "fuse", "read_image", "write_image", "rgb_to_ycbcr", "ycbcr_to_rgb"]
 
-DEFAULT_METHOD = "llrr-classical"
-"""The method :func:`fuse` uses by default. It becomes "lrrnet" once the project ships its own trained weights."""
+DEFAULT_METHOD = "lrrnet"
+"""The method :func:`fuse` uses by default: LRRNet with the project's own shipped weights (``weights="default"``)."""
 
 
 def read_image(path) -> np.ndarray:

@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["ImagePair", "Batch", "find_pairs", "read_grey", "PairDataset", "CropSampler", "minmax01", "IMAGE_SUFFIXES"]
+__all__ = ["ImagePair", "Batch", "find_pairs", "read_grey", "PairDataset", "CropSampler", "minmax01", "resize_bilinear",
+           "IMAGE_SUFFIXES", "SAMPLINGS"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+SAMPLINGS = ("crop", "resize", "scale")
 MINMAX_EPS = 1e-5
 
 
@@ -211,6 +213,24 @@ def minmax01(x: np.ndarray, eps: float = MINMAX_EPS) -> np.ndarray:
     return (x - lo) / (hi - lo + x.dtype.type(eps))
 
 
+def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
+    """A 2-D image resized to ``size x size`` by bilinear interpolation, float32 on the input's scale.
+
+    Pixel centres are aligned (``align_corners=False``, no antialiasing): the sampling of OpenCV's
+    ``cv2.resize(..., INTER_LINEAR)`` used by the authors' training code.
+
+    Examples
+    --------
+    >>> resize_bilinear(np.array([[0, 100], [100, 200]], np.uint8), 4).round(1)
+    array([[  0.,  25.,  75., 100.],
+           [ 25.,  50., 100., 125.],
+           [ 75., 100., 150., 175.],
+           [100., 125., 175., 200.]], dtype=float32)
+    """
+    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    return torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
 class CropSampler:
     """A reproducible, resumable stream of batches of random crops and flips of a :class:`PairDataset`.
 
@@ -225,6 +245,17 @@ class CropSampler:
         Seed of the sampler's own PCG64 generator (no global random state is used).
     flips : bool
         Random horizontal and vertical flips (probability 1/2 each).
+    sampling : {"crop", "resize", "scale"}
+        How a pair becomes a ``crop x crop`` sample:
+
+        * ``"crop"``: a window of ``crop x crop`` pixels at a uniformly random position (native resolution);
+        * ``"resize"``: the whole image resized to ``crop x crop`` (bilinear, :func:`resize_bilinear`), as the
+          authors' training code does with KAIST (``cv2.resize``): the aspect ratio is not kept, the scene is seen
+          whole at a coarser scale;
+        * ``"scale"``: a square window whose side is drawn uniformly from ``crop`` .. the short side, at a random
+          position, resized to ``crop x crop``: scales between the two above.
+
+        Flips apply after, in every mode.
 
     Examples
     --------
@@ -237,7 +268,10 @@ class CropSampler:
     >>> state = sampler.state_dict()  # resumable: the same batches follow after load_state_dict(state)
     """
 
-    def __init__(self, dataset: PairDataset, *, crop: int = 128, batch: int = 8, seed: int = 0, flips: bool = True):
+    def __init__(self, dataset: PairDataset, *, crop: int = 128, batch: int = 8, seed: int = 0, flips: bool = True,
+                 sampling: str = "crop"):
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
         for name, value in (("crop", crop), ("batch", batch)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -250,6 +284,7 @@ class CropSampler:
             where = small[0].ir if small[0].ir is not None else f"pair {small[0].name!r}"
             raise ValueError(f"{where} is smaller than the {crop}x{crop} crop ({len(small)} such pair(s))")
         self.dataset, self.crop, self.batch, self.flips = dataset, int(crop), int(batch), bool(flips)
+        self.sampling = sampling
         self._rng = np.random.Generator(np.random.PCG64(int(seed)))
         self._order: list[int] = []
         self._position = 0
@@ -271,11 +306,19 @@ class CropSampler:
         vi_out = np.empty_like(ir_out)
         for b in range(self.batch):
             ir, vi = self.dataset[self._next_index()]
-            y = int(self._rng.integers(0, ir.shape[0] - c + 1))
-            x = int(self._rng.integers(0, ir.shape[1] - c + 1))
+            if self.sampling == "resize":
+                ir, vi = resize_bilinear(ir, c), resize_bilinear(vi, c)
+                side = c
+            elif self.sampling == "scale":
+                side = int(self._rng.integers(c, min(ir.shape) + 1))
+            else:
+                side = c
+            y = int(self._rng.integers(0, ir.shape[0] - side + 1))
+            x = int(self._rng.integers(0, ir.shape[1] - side + 1))
             flip_v, flip_h = (self._rng.random(2) < 0.5) & self.flips
             for src, out in ((ir, ir_out), (vi, vi_out)):
-                window = src[y : y + c, x : x + c]
+                window = src[y : y + side, x : x + side]
+                window = resize_bilinear(window, c) if side != c else window
                 window = window[::-1] if flip_v else window
                 out[b, 0] = window[:, ::-1] if flip_h else window
         return ir_out, vi_out
@@ -290,12 +333,14 @@ class CropSampler:
         """Everything that determines the rest of the stream (plain Python types: safe for ``torch.load``)."""
         return {"bit_generator": self._rng.bit_generator.state, "order": list(self._order),
                 "position": self._position, "epoch": self.epoch, "pairs": len(self.dataset),
-                "crop": self.crop, "batch": self.batch, "flips": self.flips}
+                "crop": self.crop, "batch": self.batch, "flips": self.flips, "sampling": self.sampling}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue the stream saved by :meth:`state_dict` (same dataset size, crop, batch and flips)."""
-        mine = {"pairs": len(self.dataset), "crop": self.crop, "batch": self.batch, "flips": self.flips}
-        differ = {k: (state.get(k), v) for k, v in mine.items() if state.get(k) != v}
+        mine = {"pairs": len(self.dataset), "crop": self.crop, "batch": self.batch, "flips": self.flips,
+                "sampling": self.sampling}
+        saved = {"sampling": "crop", **state}  # states written before "sampling" existed are "crop"
+        differ = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
         if differ:
             raise ValueError("the sampler state was saved for different data or settings (saved, now): "
                              + ", ".join(f"{k} {a!r} vs {b!r}" for k, (a, b) in differ.items()))

@@ -225,7 +225,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         raise ValueError(f"out_dir {out} already holds a run ({CHECKPOINT} / {LOG}): resume it, delete it, or "
                          "choose another out_dir")
     dataset = PairDataset(config.data, min_size=config.crop, progress=progress)
-    sampler = CropSampler(dataset, crop=config.crop, batch=config.batch, seed=config.seed)
+    sampler = CropSampler(dataset, crop=config.crop, batch=config.batch, seed=config.seed, sampling=config.sampling)
     if ckpt is not None:
         _check_resumable(ckpt, config, dataset.names())
 

@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .data import SAMPLINGS
 from .lrrnet import LRRNetConfig
 
 __all__ = ["TrainConfig", "LossWeights", "VGG_CONVENTIONS"]
@@ -68,7 +69,11 @@ class TrainConfig:
         Where the run writes ``log.csv``, ``losses.png``, ``checkpoint.pt`` and the final ``lrrnet.pt`` +
         ``lrrnet.json``.
     crop, batch : int
-        Square crop side (>= 8: the VGG loss pools three times) and crops per step.
+        Square sample side (>= 8: the VGG loss pools three times) and samples per step.
+    sampling : {"crop", "resize", "scale"}
+        How a pair becomes a ``crop x crop`` sample (:class:`~unrolled.data.CropSampler`): a random window at native
+        resolution ("crop"), the whole image resized ("resize", the authors' KAIST set-up), or a random window of
+        random size resized ("scale").
     steps : int
         Optimiser steps of the whole run.
     lr, weight_decay : float
@@ -105,6 +110,7 @@ class TrainConfig:
     data: tuple[str, ...]
     out_dir: str = "runs/train"
     crop: int = 128
+    sampling: str = "crop"
     batch: int = 8
     steps: int = 10_000
     lr: float = 1e-5
@@ -130,6 +136,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a path, got {value!r}")
             object.__setattr__(self, name, str(value))
         _check_int("crop", self.crop, 8)
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         for name in ("batch", "steps"):
             _check_int(name, getattr(self, name), 1)
         for name in ("seed", "checkpoint_every", "threads"):

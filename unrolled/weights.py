@@ -44,13 +44,13 @@ class WeightsEntry:
 
 WEIGHTS: dict[str, WeightsEntry] = {
     "default": WeightsEntry(
-        "default", "lrrnet_default.pt", "88080fc9f0bce7e4c8692177b0791ef04bdac7d6b8c2368a8f9460a78e8d9062",
+        "default", "lrrnet_default.pt", "1cf9a42fad49056963e3c56ac6a765f36c9a782726009824abf1cec809fcffaf",
         "the project's own LRRNet (default architecture, 49,204 parameters), trained here by `llrr train --config "
-        "configs/default.toml`: 1,000 Adam steps (batch 8, 128x128 crops) on RoadScene + TNO training pairs, 37 "
-        "minutes on 2 CPU cores; comparison with the authors' checkpoint in docs/results.md",
+        "configs/default.toml`: 1,000 Adam steps (batch 8, whole images resized to 128x128, flips) on RoadScene + "
+        "TNO training pairs, 36 minutes on 2 CPU cores; comparison with the authors' checkpoint in docs/results.md",
         meta={"architecture": {"n": 128, "kernel_size": 3, "blocks": 4, "channels": 1, "fusion": "cat",
                                "extractor": "llrr"},
-              "config": "configs/default.toml", "steps": 1000, "train_seconds": 2227,
+              "config": "configs/default.toml", "steps": 1000, "train_seconds": 2160, "sampling": "resize",
               "data": ["../shared/data/roadscene (221 pairs)", "../shared/data/tno_train (66 pairs)"],
               "sidecar": "lrrnet_default.json", "results": "docs/results.md"},
     ),

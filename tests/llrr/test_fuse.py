@@ -165,3 +165,20 @@ def test_make_run_default_method(tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"with {llrr.DEFAULT_METHOD}" in text and "standard metrics" in text
     assert {p.name for p in tmp_path.iterdir()} >= {"demo_fused.png", "demo_compare.png"}
+
+
+def test_the_default_method_is_lrrnet_with_the_shipped_weights():
+    """Issue 8: once the project ships its own weights, `llrr.fuse` uses LRRNet with them by default."""
+    from unrolled.inference import fuse_images
+    from unrolled.lrrnet import lrrnet
+
+    assert llrr.DEFAULT_METHOD == "lrrnet"
+    ir, vi = demo_pair()
+    fused = llrr.fuse(ir, vi)
+    np.testing.assert_array_equal(fused, llrr.fuse(ir, vi, method="lrrnet", weights="default"))
+    # the same as running the shipped network directly (fast path, the authors' normalisation), within 1 grey level
+    direct = fuse_images(lrrnet(weights="default"), read_image(ir), read_image(vi))
+    assert fused.dtype == np.uint8 and np.abs(fused.astype(int) - direct.astype(int)).max() <= 1
+    # and it is not the classical method's output
+    classical = llrr.fuse(ir, vi, method="llrr-classical", **FAST["llrr-classical"])
+    assert np.abs(fused.astype(int) - classical.astype(int)).mean() > 1

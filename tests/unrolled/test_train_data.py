@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import DEMO_DIR, REPO, shared_path
-from unrolled.data import CropSampler, PairDataset, find_pairs, minmax01, read_grey
+from unrolled.data import CropSampler, PairDataset, find_pairs, minmax01, read_grey, resize_bilinear
 from unrolled.lrrnet import LRRNetConfig
 from unrolled.train import train
 from unrolled.train_config import LossWeights, TrainConfig
@@ -119,20 +119,71 @@ def test_every_pair_once_per_epoch(tmp_path):
     assert len(set(orders)) > 1  # reshuffled between epochs
 
 
-def test_the_stream_is_seeded_and_resumable(tmp_path, rng):
+@pytest.mark.parametrize("sampling", ["crop", "resize", "scale"])
+def test_the_stream_is_seeded_and_resumable(tmp_path, rng, sampling):
     images = [rng.integers(0, 256, (30, 40), dtype=np.uint8) for _ in range(3)]
     data = PairDataset([_pairs_dir(tmp_path, images)])
-    a, b, c = (CropSampler(data, crop=16, batch=2, seed=s) for s in (7, 7, 8))
+    a, b, c = (CropSampler(data, crop=16, batch=2, seed=s, sampling=sampling) for s in (7, 7, 8))
     first = [a.next_crops()[0] for _ in range(3)]
     assert all(np.array_equal(x, b.next_crops()[0]) for x in first)
     assert not np.array_equal(first[0], c.next_crops()[0])
     state = a.state_dict()  # mid-epoch: 6 draws of 3 pairs
     ahead = [a.next_crops()[0] for _ in range(4)]
-    fresh = CropSampler(data, crop=16, batch=2, seed=123)
+    fresh = CropSampler(data, crop=16, batch=2, seed=123, sampling=sampling)
     fresh.load_state_dict(state)
     assert all(np.array_equal(x, fresh.next_crops()[0]) for x in ahead)
     with pytest.raises(ValueError, match="batch 2 vs 3"):
-        CropSampler(data, crop=16, batch=3).load_state_dict(state)
+        CropSampler(data, crop=16, batch=3, sampling=sampling).load_state_dict(state)
+
+
+def test_resize_bilinear_is_pixel_centre_interpolation(rng):
+    # align_corners=False: output pixel i samples input coordinate (i + 0.5) * in / out - 0.5, clamped to the edge
+    a = rng.uniform(0, 255, (7, 11))
+    out = resize_bilinear(a, 5)
+    for i in range(5):
+        for j in range(5):
+            y = min(max((i + 0.5) * 7 / 5 - 0.5, 0.0), 6.0)
+            x = min(max((j + 0.5) * 11 / 5 - 0.5, 0.0), 10.0)
+            y0, x0 = int(y), int(x)
+            y1, x1 = min(y0 + 1, 6), min(x0 + 1, 10)
+            wy, wx = y - y0, x - x0
+            ref = ((1 - wy) * ((1 - wx) * a[y0, x0] + wx * a[y0, x1]) + wy * ((1 - wx) * a[y1, x0] + wx * a[y1, x1]))
+            assert abs(out[i, j] - ref) < 1e-3
+    np.testing.assert_allclose(resize_bilinear(a[:, :7], 7), a[:, :7], atol=1e-4)  # same size: the image itself
+    assert out.dtype == np.float32 and out.shape == (5, 5)
+
+
+def test_resize_sampling_sees_whole_images_flipped(tmp_path, rng):
+    images = [rng.integers(0, 256, (20, 30), dtype=np.uint8) for _ in range(2)]
+    sampler = CropSampler(PairDataset([_pairs_dir(tmp_path, images)]), crop=8, batch=40, seed=2, sampling="resize")
+    batch = sampler.next_batch()
+    whole = [resize_bilinear(a, 8) for a in images]
+    flips = set()
+    for ir, vi in zip(batch.ir255[:, 0].numpy(), batch.vi255[:, 0].numpy(), strict=True):
+        np.testing.assert_allclose(vi, 255 - ir, atol=1e-3)  # both images of the pair, the same way
+        found = {(fv, fh) for w in whole for fv in (0, 1) for fh in (0, 1)
+                 if np.allclose(ir, w[::-1 if fv else 1, ::-1 if fh else 1], atol=1e-4)}
+        assert found, "a sample that is not a resized whole image"
+        flips |= found
+    assert flips == {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
+def test_scale_sampling_draws_windows_of_every_size(tmp_path):
+    # a ramp image: a window of side s resized to 8 spans s - 1 grey levels (up to the bilinear edge effects)
+    ramp = np.tile(np.arange(40, dtype=np.uint8) * 5, (40, 1))
+    sampler = CropSampler(PairDataset([_pairs_dir(tmp_path, [ramp])]), crop=8, batch=200, seed=3, sampling="scale",
+                          flips=False)
+    ir = sampler.next_crops()[0][:, 0]
+    spans = ir.max(axis=(1, 2)) - ir.min(axis=(1, 2))
+    # a side-s window: the 8 samples sit at input steps s/8 apart, so the span is 5 * 7 * s / 8 (plus edge clamping)
+    sides = spans / 5 / 7 * 8
+    assert sides.min() < 10 and sides.max() > 34 and np.all((sides > 7.9) & (sides < 41))
+    state = sampler.state_dict()
+    assert state["sampling"] == "scale"
+    with pytest.raises(ValueError, match="sampling"):
+        CropSampler(sampler.dataset, crop=8, batch=200, flips=False).load_state_dict(state)
+    with pytest.raises(ValueError, match="sampling must be one of .* got 'zoom'"):
+        CropSampler(sampler.dataset, crop=8, sampling="zoom")
 
 
 # ---- the config --------------------------------------------------------------------------------------------------
@@ -177,6 +228,7 @@ def test_the_shipped_configs():
     ('data = ["d"]\nbatch = 2.5', "batch must be an integer >= 1, got 2.5"),
     ('data = ["d"]\nlr = -1e-3', r"lr must be a finite number > 0, got -0.001"),
     ('data = ["d"]\nfast = "yes"', "fast must be true or false, got 'yes'"),
+    ('data = ["d"]\nsampling = "zoom"', "sampling must be one of .* got 'zoom'"),
     ('data = ["d"]\nvgg_convention = "caffe"', "vgg_convention must be one of .* got 'caffe'"),
     ('data = ["d"]\n[loss]\ngamma4 = -1', r"loss.gamma4 must be a finite number >= 0, got -1"),
     ('data = ["d"]\n[model]\nblocks = 0', "model.blocks must be a positive integer, got 0"),
