@@ -159,7 +159,7 @@ def plot(records: list[Record], info: dict, path: Path = FIGURE) -> Path:
     """Two panels: wall time against the Eq. 5 objective gap and against the reconstruction error."""
     from matplotlib.figure import Figure
 
-    from llrr.io import atomic_path
+    from llrr.io import save_figure
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
@@ -177,9 +177,7 @@ def plot(records: list[Record], info: dict, path: Path = FIGURE) -> Path:
     fig.suptitle(f"{info['patches']} patches {info['patch']}x{info['patch']} (stride {info['stride']}) of "
                  f"{info['image']}, DCT dictionaries {info['atoms'][0]}+{info['atoms'][1]}, lambda {info['lam']}",
                  fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def main(argv=None) -> None:

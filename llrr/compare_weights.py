@@ -98,7 +98,7 @@ def plot_crops(res: dict, path, size: int = 160) -> Path:
     """Rows: the same crops of IR, VI, the released checkpoint's output and ours."""
     from matplotlib.figure import Figure
 
-    from .io import atomic_path
+    from .io import save_figure
 
     fig = Figure(figsize=(3 * len(CROPS), 12), layout="constrained")
     axes = fig.subplots(4, len(CROPS), squeeze=False)
@@ -114,10 +114,7 @@ def plot_crops(res: dict, path, size: int = 160) -> Path:
             ax.imshow(img[y0 : y0 + s, x0 : x0 + s], cmap="gray", vmin=0, vmax=255)
             ax.set_title(f"{name}: {title}", fontsize=9)
             ax.axis("off")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv=None) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from solvers import FISTA, Algorithm1, LowRankSparseProblem, SolverResult, extract_patches, fold_patches
 from solvers.dictionary import dct_atoms
 
-from .io import atomic_path
+from .io import save_figure
 
 __all__ = ["DecompositionConfig", "Decomposition", "decompose", "plot_decomposition"]
 
@@ -136,8 +136,6 @@ def plot_decomposition(dec: Decomposition, path) -> Path:
     ax.set_ylabel("objective / first value")
     ax.set_title("against time", fontsize=9)
     ax.legend(fontsize=8)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
-    return path
+    return Path(path)

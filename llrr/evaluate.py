@@ -237,7 +237,7 @@ class EvaluationResult:
         """Bar chart of the means, one panel per metric and one bar per method (best in a darker edge), atomically."""
         from matplotlib.figure import Figure
 
-        from .io import atomic_path
+        from .io import save_figure
 
         means, best, direction = self.means(), self.best(), self.higher_is_better()
         n = len(self.metrics)
@@ -264,10 +264,7 @@ class EvaluationResult:
         for ax in axes[n:]:
             ax.set_visible(False)
         fig.suptitle(f"mean over {len(self.images)} image(s), {self.profile} profile; black edge: best", fontsize=10)
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".").lower() or "png")
-        return path
+        return save_figure(fig, path)
 
 
 def evaluate(ir_dir, vi_dir, fused: Mapping[str, str | Path], *, profile: str = "paper",

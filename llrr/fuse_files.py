@@ -79,7 +79,7 @@ def plot_compare(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], pat
     """A grid with one row per image: infrared | visible | fused."""
     from matplotlib.figure import Figure
 
-    from .io import atomic_path
+    from .io import save_figure
 
     fig = Figure(figsize=(11, 3.3 * len(rows)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(rows), 3))
@@ -89,7 +89,4 @@ def plot_compare(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], pat
             ax.imshow(img, cmap=None if img.ndim == 3 else "gray")
             ax.set_title(f"{name}: {title}", fontsize=9)
             ax.axis("off")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    return path
+    return save_figure(fig, path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEMO_IR", "DEMO_VI", "demo_pair", "load_grey", "atomic_path"]
+__all__ = ["DEMO_IR", "DEMO_VI", "demo_pair", "load_grey", "atomic_path", "save_figure"]
 
 _DATA = resources.files("llrr") / "data"
 DEMO_IR = Path(str(_DATA / "demo_ir.png"))
@@ -63,3 +63,11 @@ def atomic_path(path, suffix: str | None = None) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def save_figure(fig, path, *, dpi: int = 100) -> Path:
+    """Save a matplotlib figure to ``path`` atomically (format from the suffix, PNG without one); returns ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png")
+    return path

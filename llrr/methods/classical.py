@@ -152,7 +152,7 @@ def plot_classical(ir: np.ndarray, vi: np.ndarray, result: ClassicalFusion, path
     """Figure of a classical fusion: sources, their base and detail parts, the fused parts and the result."""
     from matplotlib.figure import Figure
 
-    from ..io import atomic_path
+    from ..io import save_figure
 
     fig = Figure(figsize=(12, 6.4), layout="constrained")
     axes = fig.subplots(2, 4)
@@ -172,7 +172,4 @@ def plot_classical(ir: np.ndarray, vi: np.ndarray, result: ClassicalFusion, path
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.suptitle("llrr-classical: low-rank + sparse coding of both sources, averaged bases, choose-max details")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    return path
+    return save_figure(fig, path)
