@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -134,15 +136,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up runs (``signum`` says which)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv=None) -> int:
+    """Run the ``llrr`` command line; returns the exit status.
+
+    0 on success, 2 for bad input (a one-line message naming the file or parameter), 130 after Ctrl-C and 143
+    after SIGTERM (128 + the signal's number; outputs already written stay, no temporary file is left).
+    """
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"llrr {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        print(f"llrr {args.command}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + int(signum)
+    except (ValueError, TypeError, OSError) as exc:  # OSError: FileNotFoundError, PermissionError, ...
+        print(f"llrr {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-
-
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def _options(args: argparse.Namespace) -> dict:
 
 def _cmd_fuse(args: argparse.Namespace) -> int:
     from .fuse import DEFAULT_METHOD
-    from .fuse_files import fuse_folders, fuse_pair
+    from .fuse_files import BatchReport, fuse_folders, fuse_pair
 
     method = args.method or DEFAULT_METHOD
     single = args.ir is not None or args.vi is not None
@@ -38,11 +38,19 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     else:
         if None in (args.ir_dir, args.vi_dir, args.out_dir):
             raise ValueError("folder mode needs --ir-dir, --vi-dir and --out-dir")
-        report = fuse_folders(args.ir_dir, args.vi_dir, args.out_dir, method=method, compare=args.compare,
-                              progress=not args.quiet, **_options(args))
+        report = BatchReport()
+        try:
+            fuse_folders(args.ir_dir, args.vi_dir, args.out_dir, method=method, compare=args.compare,
+                         progress=not args.quiet, skip_existing=args.skip_existing, report=report, **_options(args))
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM through llrr.cli.main: say what is done, then stop
+            print(f"\ninterrupted: {report.done} of {report.total} pair(s) done ({len(report.written)} written in "
+                  f"this run) in {Path(args.out_dir).resolve()}; no partial file left. Run again with "
+                  "--skip-existing to continue.", file=sys.stderr)
+            raise
         for name, why in report.skipped.items():
             print(f"skipped {name}: {why}", file=sys.stderr)
-        print(f"fused {len(report.written)} pair(s) with {method} into {Path(args.out_dir).resolve()}; "
+        existing = f", {len(report.existing)} already there (--skip-existing)" if args.skip_existing else ""
+        print(f"fused {len(report.written)} pair(s) with {method} into {Path(args.out_dir).resolve()}{existing}; "
               f"skipped {len(report.skipped)}")
     if args.compare:
         print(f"comparison figure: {Path(args.compare).resolve()}")
@@ -71,9 +79,9 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .fuse import DEFAULT_METHOD, fuse, read_image, write_image
+    from .fuse import DEFAULT_METHOD, fuse
     from .fuse_files import plot_compare
-    from .io import demo_pair
+    from .io import demo_pair, read_image, write_image
     from .metrics import compute
 
     method = args.method or DEFAULT_METHOD
@@ -105,13 +113,18 @@ def add_fuse_commands(sub) -> None:
     """Register ``fuse``, ``methods`` and ``weights`` on the subparsers of the ``llrr`` parser."""
     f = sub.add_parser("fuse", help="fuse an infrared and a visible image (or two folders paired by file name)",
                        description="Fuse IR VI -o OUT, or --ir-dir A --vi-dir B --out-dir C (pairs by file name; "
-                                   "an image without partner is reported and skipped).")
+                                   "an image without partner is reported and skipped). The output keeps the "
+                                   "visible input's precision: 16-bit PNG/TIFF for 16-bit inputs, float TIFF for "
+                                   "float TIFFs. Ctrl-C or SIGTERM stops after the current pair's temporary file is "
+                                   "removed (exit 130 / 143); --skip-existing continues such a run.")
     f.add_argument("ir", nargs="?", help="infrared image")
     f.add_argument("vi", nargs="?", help="visible image (grey or colour)")
-    f.add_argument("-o", "--out", help="fused image path (one pair)")
+    f.add_argument("-o", "--out", help="fused image path (one pair; .png or .tif keep 16 bits)")
     f.add_argument("--ir-dir", help="folder of infrared images")
     f.add_argument("--vi-dir", help="folder of visible images, same file names")
-    f.add_argument("--out-dir", help="folder for the fused images (NAME.png)")
+    f.add_argument("--out-dir", help="folder for the fused images (NAME.png; 16-bit PNG for 16-bit inputs)")
+    f.add_argument("--skip-existing", action="store_true",
+                   help="folder mode: leave pairs whose NAME.png exists (continue an interrupted run)")
     f.add_argument("--method", help="fusion method (see `llrr methods`; default: the library default)")
     f.add_argument("--weights", help="LRRNet weights: a registry name or a checkpoint path (method lrrnet)")
     f.add_argument("--tile", type=int, help="tile size for the eager LRRNet path (method lrrnet)")

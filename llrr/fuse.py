@@ -2,16 +2,20 @@
 
 Input handling, the same for every method (:mod:`llrr.methods`):
 
-* an input is an array or a path (read with Pillow; 16-bit PNG/TIFF kept at 16 bits);
+* an input is an array or a path (:func:`llrr.io.read_image`: 16-bit PNG/TIFF kept at 16 bits, float TIFFs as
+  float);
 * uint8 is read as ``value / 255`` and uint16 (raw thermal) as ``value / 65535``; float arrays must lie in [0, 1]
   and are used as they are; other types, non-finite values, shapes that differ and images smaller than the
-  method's minimum are errors that say so;
+  method's minimum are errors that say so (naming the file for a path);
 * a colour visible image (H, W, 3) is fused on its luminance: it is converted to YCbCr (ITU-R BT.601, full range, as
   in JPEG), Y is fused with the infrared image and the result is converted back with the visible Cb and Cr, the
   usual practice in infrared/visible fusion. A colour infrared image is reduced to its luminance.
 
-The output has the visible input's type: uint8 (rounded) for uint8, uint16 for uint16, float64 in [0, 1] for float;
-grey or colour like the visible input.
+The output has the visible input's type and keeps the precision the method computed: every method returns a float
+image on [0, 1], which is rounded once, to uint8 for a uint8 visible input and to the full 16-bit scale for uint16
+(no 8-bit step in between), or returned as float64 in [0, 1] for float input; grey or colour like the visible
+input. (``unrolled.fuse_images(normalization="official")`` keeps the authors' 8-bit truncation, for parity with
+their released outputs only.)
 
 >>> import numpy as np
 >>> ir = np.full((4, 5), 200, np.uint8); vi = np.full((4, 5), 100, np.uint8)
@@ -26,45 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import read_image, write_image
 from .methods import get_method
 
 __all__ = ["DEFAULT_METHOD", "fuse", "read_image", "write_image", "rgb_to_ycbcr", "ycbcr_to_rgb"]
 
 DEFAULT_METHOD = "lrrnet"
 """The method :func:`fuse` uses by default: LRRNet with the project's own shipped weights (``weights="default"``)."""
-
-
-def read_image(path) -> np.ndarray:
-    """An image file as an array: uint8 grey or (H, W, 3) colour, or uint16 grey for 16-bit files."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
-            if im.mode in ("L", "P", "1", "LA"):
-                return np.asarray(im.convert("L"))
-            return np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"{path} is not an image Pillow can read") from exc
-
-
-def write_image(image: np.ndarray, path) -> Path:
-    """Write a uint8/uint16 grey or uint8 colour array (or a float array in [0, 1], saved as 8 bits), atomically."""
-    from PIL import Image
-
-    from .io import atomic_path
-
-    a = np.asarray(image)
-    if a.dtype.kind == "f":
-        a = np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        Image.fromarray(a).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
-    return path
 
 
 _RGB2YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -89,10 +61,12 @@ class _Input:
     grey: np.ndarray  # float64 (H, W) on [0, 1]
     kind: str  # "uint8", "uint16" or "float"
     colour: np.ndarray | None  # float64 (H, W, 3) RGB on [0, 1] for a colour image
+    label: str  # "ir" / "vi", with the file for a path: how errors name this input
 
 
 def _as_input(image, name: str) -> _Input:
     if isinstance(image, (str, Path)):
+        name = f"{name} ({image})"
         image = read_image(image)
     a = np.asarray(image)
     if a.dtype == np.uint8:
@@ -111,10 +85,10 @@ def _as_input(image, name: str) -> _Input:
     if x.ndim == 3 and x.shape[2] == 4:
         x = x[..., :3]  # alpha dropped
     if x.ndim == 3 and x.shape[2] == 3:
-        return _Input(rgb_to_ycbcr(x)[..., 0], kind, x)
+        return _Input(rgb_to_ycbcr(x)[..., 0], kind, x, name)
     if x.ndim != 2:
         raise ValueError(f"{name} must be a grey (H, W) or colour (H, W, 3) image, got shape {a.shape}")
-    return _Input(x, kind, None)
+    return _Input(x, kind, None, name)
 
 
 def _output(grey: np.ndarray, vi: _Input) -> np.ndarray:
@@ -157,9 +131,9 @@ def fuse(ir, vi, *, method: str | None = None, progress: bool = False, **options
         raise ValueError(f"method {m.name!r} does not take option(s) {unknown}; its options: {m.options}")
     a, b = _as_input(ir, "ir"), _as_input(vi, "vi")
     if a.grey.shape != b.grey.shape:
-        raise ValueError(f"ir and vi must have the same size, got {a.grey.shape} and {b.grey.shape}")
+        raise ValueError(f"{a.label} and {b.label} must have the same size, got {a.grey.shape} and {b.grey.shape}")
     if min(a.grey.shape) < m.min_size:
         raise ValueError(f"method {m.name!r} needs images of at least {m.min_size} x {m.min_size} pixels, got "
-                         f"{a.grey.shape}")
+                         f"{a.grey.shape} for {a.label} and {b.label}")
     fused = m.func(a.grey, b.grey, progress=progress, **options)
     return _output(np.asarray(fused, dtype=np.float64), b)

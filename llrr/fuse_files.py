@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fuse import fuse, read_image, write_image
+from .fuse import fuse
+from .io import read_image, write_image
 
 __all__ = ["IMAGE_SUFFIXES", "BatchReport", "pair_folders", "fuse_pair", "fuse_folders", "plot_compare"]
 
@@ -16,10 +17,19 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 @dataclass
 class BatchReport:
-    """What a folder run did: files written, and the images skipped with the reason."""
+    """What a folder run did: files written, pairs whose output already existed (``skip_existing``), and the images
+    skipped with the reason; ``total`` is the number of pairs found. Filled in as pairs complete, so that a caller
+    that catches an interrupt knows what was done."""
 
     written: list[Path] = field(default_factory=list)
+    existing: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    total: int = 0
+
+    @property
+    def done(self) -> int:
+        """Pairs whose output is in place (written now or found)."""
+        return len(self.written) + len(self.existing)
 
 
 def _images(folder: Path, what: str) -> dict[str, Path]:
@@ -56,18 +66,42 @@ def fuse_pair(ir, vi, out, *, method: str | None = None, compare=None, progress:
     return path
 
 
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and make sure a file can be created in it, before any work is done."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write into the output folder {folder}: {exc.strerror or exc}") from None
+
+
 def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=None, progress: bool = True,
-                 **options) -> BatchReport:
-    """Fuse every pair of two folders into ``out_dir/<name>.png``; unpaired images are skipped and reported."""
+                 skip_existing: bool = False, report: BatchReport | None = None, **options) -> BatchReport:
+    """Fuse every pair of two folders into ``out_dir/<name>.png``; unpaired images are skipped and reported.
+
+    Each output is written atomically (an interrupt leaves no partial or temporary file). With ``skip_existing``,
+    pairs whose output exists are not fused again, so a re-run continues where an interrupted one stopped.
+    ``report`` (optional) is filled in as pairs complete and returned.
+    """
     from tqdm.auto import tqdm
 
     pairs, report_missing = pair_folders(ir_dir, vi_dir)
-    report = BatchReport(skipped=dict(report_missing))
+    report = BatchReport() if report is None else report
+    report.skipped.update(report_missing)
+    report.total = len(pairs)
     out_dir = Path(out_dir)
+    _check_writable(out_dir)
     shown = []
     for name, ir, vi in tqdm(pairs, desc=f"fusing ({method or 'default method'})", disable=not progress):
+        out = out_dir / f"{name}.png"
+        if skip_existing and out.is_file():
+            report.existing.append(out)
+            continue
         fused = fuse(ir, vi, method=method, **options)
-        report.written.append(write_image(fused, out_dir / f"{name}.png"))
+        report.written.append(write_image(fused, out))
         if compare is not None and len(shown) < 6:
             shown.append((name, read_image(ir), read_image(vi), fused))
     if compare is not None and shown:

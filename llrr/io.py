@@ -1,4 +1,10 @@
-"""Image input/output for the application: grey loading, the bundled demo pair, atomic writes."""
+"""Image input/output for the application: one image reader and writer, the bundled demo pair, atomic writes.
+
+:func:`read_image` keeps what a file holds: 8-bit grey or colour as uint8, 16-bit grey (PNG, TIFF) as uint16,
+32-bit float TIFFs as float32; palette images become grey (an all-grey palette) or RGB, alpha is dropped. A file
+that is empty, truncated or not an image is a ValueError naming it. :func:`write_image` keeps the precision of what
+it is given (16-bit PNG/TIFF for uint16, float32 TIFF for float) and writes atomically.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEMO_IR", "DEMO_VI", "demo_pair", "load_grey", "atomic_path", "save_figure"]
+__all__ = ["DEMO_IR", "DEMO_VI", "demo_pair", "read_image", "write_image", "load_grey", "atomic_path",
+           "save_figure"]
 
 _DATA = resources.files("llrr") / "data"
 DEMO_IR = Path(str(_DATA / "demo_ir.png"))
@@ -23,23 +30,115 @@ def demo_pair() -> tuple[Path, Path]:
     return DEMO_IR, DEMO_VI
 
 
-def load_grey(path) -> np.ndarray:
-    """Read an image file as a float64 grey array in its own value range (0..255 for 8-bit, 0..65535 for 16-bit).
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
-    Colour images are converted to luminance (ITU-R 601 weights, as Pillow's "L" mode).
+
+def read_image(path) -> np.ndarray:
+    """An image file as an array, at the precision the file holds.
+
+    Returns
+    -------
+    ndarray
+        uint8 (H, W) grey or (H, W, 3) RGB for 8-bit files (palette images: grey if the palette is, else RGB;
+        alpha channels dropped); uint16 (H, W) for 16-bit grey PNG/TIFF (and 32-bit integer files whose values fit
+        in 16 bits); float32 (H, W) for 32-bit float TIFFs ("F" mode), values as stored.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is empty, truncated, not an image Pillow can read, or holds integers outside 0..65535; the message
+        names the file.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), not an image")
     try:
         with Image.open(path) as im:
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(im, dtype=np.float64)
-            return np.asarray(im.convert("L"), dtype=np.float64)
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"{path} is not an image Pillow can read") from exc
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(im).astype(np.uint16)
+            if mode in ("I", "F"):
+                a = np.asarray(im)
+            elif mode in ("L", "1", "LA", "La"):
+                return np.asarray(im.convert("L"))
+            else:  # RGB, RGBA, P, CMYK, YCbCr, ...: 8-bit RGB (alpha dropped)
+                a = np.asarray(im.convert("RGB"))
+                if mode in ("P", "PA") and (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
+                    return np.ascontiguousarray(a[..., 0])
+                return a
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError: OSError
+        raise ValueError(f"{path}: not a readable image ({_first_line(exc)})") from None
+    if mode == "F":
+        return a.astype(np.float32)
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise ValueError(f"{path}: 32-bit integer image with values in [{a.min()}, {a.max()}]; llrr reads 8-bit, "
+                         "16-bit (0..65535) and float images")
+    return a.astype(np.uint16)
+
+
+_EXTENSIONS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+_HIGH_DEPTH = ("PNG", "TIFF")  # formats that hold 16-bit grey
+
+
+def write_image(image: np.ndarray, path) -> Path:
+    """Write an image atomically (nothing at ``path`` is lost or half-written if it fails), keeping its precision.
+
+    uint8 grey or RGB: any format. uint16 grey: 16-bit PNG or TIFF. float grey in [0, 1]: float32 TIFF, 16-bit PNG
+    (``round(65535 x)``), 8 bits in JPEG/BMP. float RGB in [0, 1]: 8 bits (Pillow writes no deeper colour). The
+    format comes from the suffix (.png, .tif/.tiff, .jpg/.jpeg, .bmp; PNG for any other).
+
+    Raises
+    ------
+    ValueError
+        A 16-bit image for a format that holds 8 bits only, 16-bit colour, or an array that is not an image.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    fmt = _EXTENSIONS.get(path.suffix.lower(), "PNG")
+    a = np.asarray(image)
+    colour = a.ndim == 3 and a.shape[2] == 3
+    if not (a.ndim == 2 or colour) or a.dtype.kind not in "uf" or (a.dtype.kind == "u" and a.itemsize > 2):
+        raise ValueError(f"cannot write {path}: expected a uint8, uint16 or float (H, W) or (H, W, 3) image, got "
+                         f"{a.dtype} of shape {a.shape}")
+    if a.dtype.kind == "f":
+        a = np.clip(a, 0.0, 1.0)
+        if fmt == "TIFF" and not colour:
+            a = a.astype(np.float32)
+        elif fmt == "PNG" and not colour:
+            a = np.round(a * 65535.0).astype(np.uint16)
+        else:
+            a = np.round(a * 255.0).astype(np.uint8)
+    if a.dtype == np.uint16:
+        if colour:
+            raise ValueError(f"cannot write {path}: 16-bit colour images are not supported (Pillow writes 16-bit "
+                             "grey only); convert to uint8 or fuse a grey visible image")
+        if fmt not in _HIGH_DEPTH:
+            raise ValueError(f"cannot write {path}: {fmt} holds 8 bits and the image is 16-bit; write .png or .tif")
+    with atomic_path(path) as tmp:
+        Image.fromarray(a).save(tmp, format=fmt)
+    return path
+
+
+def load_grey(path) -> np.ndarray:
+    """Read an image file as a float64 grey array in its own value range (0..255 for 8-bit, 0..65535 for 16-bit,
+    as stored for float TIFFs). Colour images are converted to luminance (ITU-R 601 weights, as Pillow's "L" mode).
+    """
+    a = read_image(path)
+    if a.ndim == 3:  # Pillow's "L" conversion: L = (299 R + 587 G + 114 B) / 1000, rounded
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(a).convert("L"), dtype=np.float64)
+    return a.astype(np.float64)
 
 
 @contextmanager
@@ -50,8 +149,11 @@ def atomic_path(path, suffix: str | None = None) -> Iterator[Path]:
     (0o666 less the umask), not mkstemp's private 0o600.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix or path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix or path.suffix, dir=path.parent)
+    except OSError as exc:  # a read-only folder, a file where a folder should be, a full disk: name the target
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)

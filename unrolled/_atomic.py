@@ -1,4 +1,5 @@
-"""Atomic file writes for training outputs: write a temporary file beside the target, then rename it onto it.
+"""Files for training outputs and weights: atomic writes (a temporary file beside the target, then a rename onto it)
+and safe reading of torch files (``weights_only``: nothing in a file can run code).
 
 (:func:`llrr.io.atomic_path` does the same for the application; :mod:`unrolled` does not import :mod:`llrr`.)
 """
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_target", "atomic_write_text", "atomic_torch_save"]
+__all__ = ["atomic_target", "atomic_write_text", "atomic_torch_save", "safe_torch_load"]
 
 
 @contextmanager
@@ -53,3 +54,29 @@ def atomic_torch_save(obj, path) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
     return Path(path)
+
+
+def safe_torch_load(path, what: str = "a PyTorch state_dict file"):
+    """``torch.load(path, weights_only=True)`` on the CPU, with a one-line ValueError naming ``path`` and the problem.
+
+    ``weights_only`` unpickles tensors and plain containers only: a file whose pickle would call a function (run
+    code) is refused without running it.
+    """
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's note on pickle protocols: the error below says enough
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        if "Weights only load failed" in text:
+            detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
+            why = detail[0].strip() if detail and "WeightsUnpickler error:" in text else "not a plain tensor pickle"
+            raise ValueError(f"{path} is not {what} llrr can load safely: torch.load(weights_only=True) refused it "
+                             f"({why}); a file that needs more than tensors to unpickle could run code, and is not "
+                             "loaded") from None
+        first = " ".join(text.split()) or type(exc).__name__
+        raise ValueError(f"{path} is not {what} torch.load can read ({first[:300]})") from None

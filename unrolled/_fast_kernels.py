@@ -185,13 +185,13 @@ def branch_strip(X, cols, out_lo, out_hi, w0, b0, theta, lam3, w1, b1, w2, b2, w
 
 
 @nb.njit(**_fast)
-def fuse_parts(parts, w_low, w_sparse, bias, out):
-    """``out = fuse_low(ir_low, vi_low) + fuse_sparse(ir_sparse, vi_sparse)``: 3x3 reflect-padded convolutions of
-    the part images ``parts`` (2 branches, 2 parts, H, W); ``w_*`` (C, 9) over C = 2 inputs ("cat") or 1 (the
-    branches' sum, "add"); ``bias`` the sum of both biases."""
+def fuse_parts(parts, w_low, w_sparse, bias, out, y0, y1):
+    """Rows [y0, y1) of ``out = fuse_low(ir_low, vi_low) + fuse_sparse(ir_sparse, vi_sparse)``: 3x3 reflect-padded
+    convolutions of the part images ``parts`` (2 branches, 2 parts, H, W); ``w_*`` (C, 9) over C = 2 inputs ("cat")
+    or 1 (the branches' sum, "add"); ``bias`` the sum of both biases."""
     _, _, H, W = parts.shape
     C = w_low.shape[0]
-    for y in range(H):
+    for y in range(y0, y1):
         for x in range(W):
             s = bias
             for ky in range(3):

@@ -29,7 +29,6 @@ fusion), in float32 or float64, on the CPU, without module hooks.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -38,7 +37,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ._train_kernels import branch_backward, branch_forward, reflect_table
-from .fast import structure_reason
+from .fast import run_tasks, structure_reason
 from .lrrnet import LRRNet
 
 __all__ = ["fast_train_forward", "fast_train_supported", "fast_train_unsupported_reason"]
@@ -111,12 +110,7 @@ def _kernel_weights(params: list[torch.Tensor], T: int) -> dict:
 
 
 def _map(tasks: list, threads: int) -> None:
-    if threads == 1 or len(tasks) == 1:
-        for task in tasks:
-            task()
-    else:
-        with ThreadPoolExecutor(min(threads, len(tasks))) as pool:
-            list(pool.map(lambda task: task(), tasks))
+    run_tasks(lambda task: task(), tasks, threads)
 
 
 class _Buffers:

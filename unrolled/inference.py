@@ -13,7 +13,7 @@ from .lrrnet import LRRNet
 
 __all__ = ["fuse_images", "NORMALIZATIONS"]
 
-NORMALIZATIONS = ("official", "none")
+NORMALIZATIONS = ("official", "minmax", "none")
 _EPS = 1e-5
 
 
@@ -25,7 +25,7 @@ def _check_pair(ir, vi, radius: int) -> tuple[np.ndarray, np.ndarray]:
             raise TypeError(f"{name} must be a grey image of integers or floats, got dtype {a.dtype}")
         if a.ndim != 2:
             raise ValueError(f"{name} must be a 2-D grey image, got shape {a.shape}")
-        a = a.astype(np.float64)
+        a = np.asarray(a, dtype=np.float64)  # no copy for float64 input: nothing below writes into it
         if not np.isfinite(a).all():
             raise ValueError(f"{name} contains non-finite values")
         out.append(a)
@@ -69,10 +69,12 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
     ir, vi : ndarray of shape (H, W)
         uint8, uint16 or float grey images of the same size, at least the receptive field
         (``2 * model.config.receptive_radius + 1`` pixels, 23 for the default network) on each side.
-    normalization : {"official", "none"}
-        "official" (the authors' test script): each input min-max scaled to [0, 1] with eps 1e-5, the output min-max
-        scaled to [0, 255] with eps 1e-5 and truncated to uint8. "none": the inputs go in as given (float) and the
-        raw float64 output comes back.
+    normalization : {"official", "minmax", "none"}
+        "official" (the authors' test script, for parity with their released outputs): each input min-max scaled to
+        [0, 1] with eps 1e-5, the output min-max scaled to [0, 255] with eps 1e-5 and truncated to uint8.
+        "minmax": the same scalings without the 8-bit truncation, float64 on [0, 1] (what :func:`llrr.fuse` uses, so
+        that 16-bit inputs keep their precision). "none": the inputs go in as given (float) and the raw float64
+        output comes back.
     tile : int, optional
         Fuse in tiles of ``tile x tile`` output pixels to bound memory. Each tile is computed with ``overlap`` pixels
         of context on every side (default: the network's receptive radius, so that tiled and untiled outputs agree
@@ -88,7 +90,7 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
 
     Returns
     -------
-    ndarray of shape (H, W): uint8 for "official", float64 for "none".
+    ndarray of shape (H, W): uint8 for "official", float64 for "minmax" and "none".
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
@@ -108,13 +110,13 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
         raise ValueError(f"fast must be True, False or None, got {fast!r}")
     tile = None if tile is None else int(tile)
     ir, vi = _check_pair(ir, vi, radius)
-    if normalization == "official":
+    if normalization != "none":
         ir, vi = _minmax(ir), _minmax(vi)
     if fast is None:
         fast = overlap >= radius and fast_unsupported_reason(model) is None
     if fast:
         out = fast_forward(model, ir, vi).astype(np.float64)  # raises with the reason if unsupported
-        return out if normalization == "none" else (_minmax(out) * 255.0).astype(np.uint8)
+        return _scale_output(out, normalization)
     param = next(model.parameters())
     t_ir = torch.from_numpy(ir).to(device=param.device, dtype=param.dtype)[None, None]
     t_vi = torch.from_numpy(vi).to(device=param.device, dtype=param.dtype)[None, None]
@@ -125,6 +127,12 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
             out = _forward_tiled(model, t_ir, t_vi, tile, overlap)
     finally:
         model.train(was_training)
+    return _scale_output(out, normalization)
+
+
+def _scale_output(out: np.ndarray, normalization: str) -> np.ndarray:
     if normalization == "none":
         return out
+    if normalization == "minmax":
+        return _minmax(out)
     return (_minmax(out) * 255.0).astype(np.uint8)

@@ -68,7 +68,7 @@ import torch.nn.functional as F
 from solvers import LowRankSparseProblem
 from solvers.dictionary import dct_atoms
 
-from ._atomic import atomic_torch_save, atomic_write_text
+from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load
 from .llrr import PatchLLRRNet
 
 __all__ = ["LearnedSolverConfig", "eq5_objective", "patch_objective", "load_images", "random_crops",
@@ -346,7 +346,7 @@ def load_learned_solver(path=None) -> tuple[PatchLLRRNet, LowRankSparseProblem]:
                          "corrupt or not the one the sidecar describes")
     config = LearnedSolverConfig(**meta["config"])
     net, prob = config.untrained()
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = safe_torch_load(path)
     net.load_state_dict(state, strict=True)
     for name, D in (("d1", prob.D1), ("d2", prob.D2)):
         if not np.allclose(getattr(net, name).weight.detach().reshape(D.shape[1], -1).T.numpy(), D, atol=1e-6):

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._atomic import safe_torch_load
+
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
            "gram", "minmax_255", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS"]
 
@@ -179,10 +181,7 @@ def vgg16_features(weights: str | Path | None = DEFAULT_VGG_WEIGHTS, *, conventi
     if not path.is_file():
         raise FileNotFoundError(f"VGG-16 weights not found: {path} (see ../shared/weights/README.md; pass weights=PATH"
                                 " to a torchvision-style state_dict, or weights=None for random test weights)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a PyTorch state_dict file torch.load can read: {exc}") from exc
+    state = safe_torch_load(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._atomic import atomic_torch_save, atomic_write_text
+from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load
 from .data import CropSampler, PairDataset
 from .lrrnet import LRRNet
 from .train_config import TrainConfig
@@ -118,10 +118,7 @@ def load_checkpoint(path) -> dict:
         path = path / CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a training checkpoint torch.load can read: {exc}") from exc
+    ckpt = safe_torch_load(path, "a training checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
         raise ValueError(f"{path} is not an llrr training checkpoint (no format={_FORMAT!r} entry)")
     if ckpt.get("version") != _VERSION:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ._atomic import safe_torch_load
 from .lrrnet import LRRNet, LRRNetConfig
 
 __all__ = ["official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256", "WeightsEntry", "WEIGHTS",
@@ -134,6 +135,11 @@ def _infer_config(state: dict[str, torch.Tensor]) -> LRRNetConfig:
         raise ValueError(f"not an LRRNet (LLRR extractor) state_dict: cannot read its architecture ({exc})") from exc
 
 
+def _listed(what: str, keys: list[str], shown: int = 4) -> str:
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return f"{len(keys)} {what} key(s): {', '.join(keys[:shown])}{more}"
+
+
 def load_official_checkpoint(path, *, map_location: str = "cpu") -> LRRNet:
     """Build an :class:`LRRNet` from the authors' released state_dict file, strictly.
 
@@ -152,10 +158,7 @@ def load_official_checkpoint(path, *, map_location: str = "cpu") -> LRRNet:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a PyTorch state_dict file torch.load can read: {exc}") from exc
+    state = safe_torch_load(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -172,9 +175,8 @@ def load_official_checkpoint(path, *, map_location: str = "cpu") -> LRRNet:
     misshaped = sorted(f"{k}: file {tuple(ours[k].shape)} vs model {tuple(expected[k].shape)}"
                        for k in set(ours) & set(expected) if ours[k].shape != expected[k].shape)
     if missing or unexpected or misshaped:
-        raise ValueError(
-            f"{path} does not match LRRNet({config}):\n  missing keys: {missing}\n  unexpected keys: {unexpected}\n"
-            f"  mis-shaped keys: {misshaped}"
-        )
+        raise ValueError(f"{path} does not match LRRNet({config}): " + "; ".join(
+            _listed(what, keys) for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                                    ("mis-shaped", misshaped)) if keys))
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in ours.items()}, strict=True)
     return model.eval()

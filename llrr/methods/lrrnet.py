@@ -48,10 +48,11 @@ def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int 
 
     Returns
     -------
-    ndarray of shape (H, W) in [0, 1]: the authors' convention (each input min-max scaled, the output min-max
-    scaled to [0, 255] and truncated to 8 bits), divided by 255.
+    ndarray of shape (H, W), float64 in [0, 1]: the authors' convention (each input min-max scaled, the output
+    min-max scaled) without their truncation to 8 bits, so that :func:`llrr.fuse` rounds once, to the visible
+    input's type (``normalization="minmax"`` of :func:`unrolled.fuse_images`).
     """
     from unrolled import fuse_images
 
     model = load_model(weights)
-    return fuse_images(model, ir, vi, tile=tile).astype(np.float64) / 255.0
+    return fuse_images(model, ir, vi, normalization="minmax", tile=tile)

@@ -182,3 +182,70 @@ def test_the_default_method_is_lrrnet_with_the_shipped_weights():
     # and it is not the classical method's output
     classical = llrr.fuse(ir, vi, method="llrr-classical", **FAST["llrr-classical"])
     assert np.abs(fused.astype(int) - classical.astype(int)).mean() > 1
+
+
+def _thermal16(seed=0):
+    """The bundled pair on the 16-bit scale with sub-8-bit detail: > 256 distinct levels in each source."""
+    ir8, vi8 = (read_image(p).astype(np.float64) for p in demo_pair())
+    noise = np.random.default_rng(seed).random((2, *ir8.shape)) * 256
+    ir = np.clip(ir8 * 256 + noise[0], 0, 65535).astype(np.uint16)
+    vi = np.clip(vi8 * 256 + noise[1], 0, 65535).astype(np.uint16)
+    return ir, vi
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_uint16_in_uint16_out_at_the_computed_precision(method, weights):
+    ir, vi = _thermal16()
+    opts = _opts(method, weights)
+    out = llrr.fuse(ir, vi, method=method, **opts)
+    assert out.dtype == np.uint16 and out.shape == ir.shape
+    assert len(np.unique(out)) > 1024  # an 8-bit step anywhere in between would leave at most 256 levels
+    # the output is the method's float result rounded once to 16 bits (float in -> float out, no quantisation)
+    outf = llrr.fuse(ir / 65535.0, vi / 65535.0, method=method, **opts)
+    assert outf.dtype == np.float64
+    np.testing.assert_array_equal(out, np.round(outf * 65535.0).astype(np.uint16))
+    assert np.abs(outf * 255 - np.round(outf * 255)).max() > 0.1  # not on an 8-bit grid either
+
+
+def test_lrrnet_uint16_equals_the_network_and_official_keeps_8_bits(weights):
+    from llrr.methods.lrrnet import load_model
+    from unrolled import fuse_images
+
+    ir, vi = _thermal16(1)
+    model = load_model(weights)
+    ref = fuse_images(model, ir / 65535.0, vi / 65535.0, normalization="minmax")  # what fuse hands the method
+    assert ref.dtype == np.float64 and 0.0 <= ref.min() and ref.max() <= 1.0
+    np.testing.assert_array_equal(llrr.fuse(ir, vi, weights=weights), np.round(ref * 65535).astype(np.uint16))
+    official = fuse_images(model, ir / 65535.0, vi / 65535.0)  # the authors' convention, for parity: 8 bits
+    assert official.dtype == np.uint8
+    np.testing.assert_array_equal(official, (ref * 255.0).astype(np.uint8))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_cli_writes_16_bit_files_for_16_bit_inputs(tmp_path, capsys, suffix):
+    ir, vi = _thermal16(2)
+    Image.fromarray(ir).save(tmp_path / "ir.png")
+    Image.fromarray(vi).save(tmp_path / "vi.tif")
+    out = tmp_path / f"fused{suffix}"
+    assert main(["fuse", str(tmp_path / "ir.png"), str(tmp_path / "vi.tif"), "-o", str(out), "--method", "average",
+                 "-q"]) == 0
+    with Image.open(out) as im:
+        assert im.mode.startswith("I;16")
+    np.testing.assert_array_equal(read_image(out), llrr.fuse(ir, vi, method="average"))
+    # JPEG holds 8 bits: refused with a named error before anything is written
+    assert main(["fuse", str(tmp_path / "ir.png"), str(tmp_path / "vi.tif"), "-o", str(tmp_path / "f.jpg"),
+                 "--method", "average"]) == 2
+    assert "f.jpg: JPEG holds 8 bits" in capsys.readouterr().err
+    assert not (tmp_path / "f.jpg").exists()
+
+
+def test_cli_float_tiff_in_float_tiff_out(tmp_path):
+    ir, vi = (read_image(p) / 255.0 for p in demo_pair())
+    Image.fromarray(ir.astype(np.float32)).save(tmp_path / "ir.tif")
+    Image.fromarray(vi.astype(np.float32)).save(tmp_path / "vi.tif")
+    assert main(["fuse", str(tmp_path / "ir.tif"), str(tmp_path / "vi.tif"), "-o", str(tmp_path / "f.tif"),
+                 "--method", "average", "-q"]) == 0
+    got = read_image(tmp_path / "f.tif")
+    assert got.dtype == np.float32
+    # float32 input -> float64 mean -> float32 file: float32 rounding (eps 6e-8) of values in [0, 1]
+    np.testing.assert_allclose(got, (ir.astype(np.float32) + vi.astype(np.float32)) / 2, rtol=0, atol=1e-7)
