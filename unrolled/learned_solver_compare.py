@@ -22,6 +22,7 @@ bundled demo pair and k <= 4 (seconds).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from solvers import LowRankSparseProblem, extract_patches
+from solvers._linalg import sgemm_gflops
 from solvers.registry import get_solver
 
 from . import learned_solver as ls
@@ -178,7 +180,7 @@ def _measure_all(weights, fast: bool, progress: bool) -> tuple[list[Record], dic
     records = [Record(*m[:5], (m[4] - fmin) / fmin, m[5]) for m in measured]
     info = {"heldout": desc, "patches": int(sum(X.shape[1] for X in Xs)), "min_objective": fmin,
             "min_from": f"FISTA after {ref_iter} iterations reaches {fista_ref:.6f}",
-            "config": asdict(config), "training": meta, "fast": fast}
+            "config": asdict(config), "training": meta, "fast": fast, "sgemm_gflops": sgemm_gflops()}
     return records, info
 
 
@@ -203,8 +205,9 @@ def markdown(records: list[Record], info: dict, figure: str | None = None) -> st
         f"{', '.join(tr['training_data'].get('folders', []))} ({tr['training_data'].get('images', '?')} images).",
         f"- Wall time: the iterations only, summed over the crops (one solver run per crop); the networks: one "
         f"forward pass over all crops, 4 at a time (median of 5); {info['threads']} thread(s) for every method "
-        "(torch, BLAS, numba), on a shared 2-core CPU (timings are indicative). Set-up (solver construction, "
-        "Lipschitz constant; network build or load) apart.",
+        f"(torch, BLAS, numba), on {os.cpu_count()} cores whose 2048 x 2048 sgemm ran at "
+        f"{info.get('sgemm_gflops', float('nan')):.0f} GFLOP/s in the same run (compare ratios across machines). "
+        "Set-up (solver construction, Lipschitz constant; network build or load) apart.",
         "",
         "| method | k | wall time (ms) | set-up (ms) | Eq. 5 objective / patch | gap to min | rel. error |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -47,7 +47,7 @@ def test_every_method_on_the_bundled_pair(method, weights):
     if method == "max":
         np.testing.assert_array_equal(out, np.maximum(ref_ir, ref_vi).astype(np.uint8))
     if method == "llrr-classical":  # its base is an average of the sources: it stays close to their mean
-        assert np.abs(out - (ref_ir + ref_vi) / 2).mean() < 20
+        assert np.abs(out - (ref_ir + ref_vi) / 2).mean() < 20  # a property bound (the details add ~10 levels)
 
 
 @pytest.mark.shared
@@ -58,7 +58,7 @@ def test_every_method_on_a_tno21_pair(method, weights):
     assert out.shape == read_image(ir).shape and out.dtype == np.uint8
     if method == "lrrnet":  # the released checkpoint through llrr.fuse gives the authors' released output
         ref = read_image(shared_path("data", "tno21", "ref_lrrnet", "05.png")).astype(int)
-        assert np.abs(out.astype(int) - ref).max() <= 1
+        assert np.abs(out.astype(int) - ref).max() <= 1  # theirs truncates to uint8, ours rounds: 1 level at most
 
 
 def test_colour_and_uint16_inputs(weights):
@@ -71,6 +71,8 @@ def test_colour_and_uint16_inputs(weights):
     # the luminance is fused, the visible chroma kept
     y = rgb_to_ycbcr(colour / 255.0)[..., 0]
     got = rgb_to_ycbcr(out / 255.0)
+    # the result is re-quantised to uint8 RGB, and each 1/2-level rounding of R, G, B moves Y by <= 0.5 level and
+    # Cb, Cr by <= 0.5 x (sum of |row| of the BT.601 matrix) ~ 0.5 x 1.0, plus the clipping of out-of-gamut colours
     np.testing.assert_allclose(got[..., 0], (y + ir8 / 255.0) / 2, atol=3 / 255)
     np.testing.assert_allclose(got[..., 1:], rgb_to_ycbcr(colour / 255.0)[..., 1:], atol=4 / 255)
     # uint16 visible -> uint16 output on the full 16-bit scale
@@ -81,7 +83,7 @@ def test_colour_and_uint16_inputs(weights):
     outf = llrr.fuse(ir8 / 255.0, vi8 / 255.0, method="average")
     assert outf.dtype == np.float64 and 0 <= outf.min() <= outf.max() <= 1
     rgb = np.random.default_rng(0).random((5, 6, 3))
-    np.testing.assert_allclose(ycbcr_to_rgb(rgb_to_ycbcr(rgb)), rgb, atol=1e-12)
+    np.testing.assert_allclose(ycbcr_to_rgb(rgb_to_ycbcr(rgb)), rgb, atol=1e-12)  # float64 3x3 inverse: ~1e-16
 
 
 def test_bad_inputs_give_named_errors(tmp_path):
@@ -178,6 +180,7 @@ def test_the_default_method_is_lrrnet_with_the_shipped_weights():
     np.testing.assert_array_equal(fused, llrr.fuse(ir, vi, method="lrrnet", weights="default"))
     # the same as running the shipped network directly (fast path, the authors' normalisation), within 1 grey level
     direct = fuse_images(lrrnet(weights="default"), read_image(ir), read_image(vi))
+    # direct: the authors' truncation to uint8; llrr.fuse rounds the same float image: 1 level at most
     assert fused.dtype == np.uint8 and np.abs(fused.astype(int) - direct.astype(int)).max() <= 1
     # and it is not the classical method's output
     classical = llrr.fuse(ir, vi, method="llrr-classical", **FAST["llrr-classical"])

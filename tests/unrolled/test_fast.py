@@ -1,5 +1,7 @@
 """The fast inference path (unrolled.fast) computes what the eager modules compute, for every size and strip layout."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -53,10 +55,18 @@ def official_uint8(raw):
     return (minmax(raw) * 255.0).astype(np.uint8)
 
 
-def assert_close(fast, ref, tol=1e-4):
+# Both sides are float32 (eps 6e-8) summed in different orders: each of the 2T + 3 = 11 layers of the default network
+# adds sums of up to 9 x 256 = 2304 products, whose rounding grows like eps x sqrt(terms) ~ 3e-6 relative per layer,
+# about 3e-5 through the depth in the worst case (measured: below 1e-5 of the output range). 1e-4 of the range
+# leaves 3x margin over that bound and still fails on any wrong tap, threshold or reflection (errors of order 1).
+FLOAT32_RANGE_TOL = 1e-4
+
+
+def assert_close(fast, ref, tol=FLOAT32_RANGE_TOL):
     assert fast.dtype == np.float32 and fast.shape == ref.shape
     err = np.abs(fast.astype(np.float64) - ref).max() / np.ptp(ref)
     assert err <= tol, f"fast path differs from eager by {err:.2e} of the output range"
+    # truncation to uint8 turns any difference at an integer boundary into one level: at most 1, and rarely
     levels = np.abs(official_uint8(fast).astype(int) - official_uint8(ref))
     assert levels.max() <= 1 and (levels == 0).mean() > 0.99
 
@@ -94,12 +104,13 @@ def test_reproduces_the_released_outputs(official_net, name):
     vi = load_grey(shared_path("data", "tno21", "vi", name))
     ref = load_grey(shared_path("data", "tno21", "ref_lrrnet", name)).astype(int)
     fused = official_uint8(fast_forward(official_net, minmax(ir), minmax(vi))).astype(int)
-    diff = np.abs(fused - ref)
+    diff = np.abs(fused - ref)  # the released images are uint8 truncations of another float32 run: 1 level, rarely
     assert diff.max() <= 1 and (diff == 0).mean() >= 0.999
 
 
 @pytest.mark.parametrize("strip, threads", [(1, 2), (7, 1), (33, 3), (1000, 2)])
 def test_strips_and_threads_change_nothing(random_net, strip, threads, rng):
+    """Exact equality: every pixel is computed by one task in one fixed order, and no reduction crosses threads."""
     ir, vi = rng.random((45, 97)), rng.random((45, 97))
     np.testing.assert_array_equal(fast_forward(random_net, ir, vi, strip=strip, threads=threads),
                                   fast_forward(random_net, ir, vi, threads=1))
@@ -121,10 +132,12 @@ def test_branch_maps_equal_eager(random_net, rng):
         ref_low, ref_sparse = random_net.vi(x)
     assert low.shape == ref_low.shape == (2, 128, 33, 29) and sparse.shape == ref_sparse.shape
     scale = max(ref_low.abs().max(), ref_sparse.abs().max())
+    # the maps are 2T + 1 = 9 float32 layers deep (the decoder is not included): 1e-5 of their scale is 3x the
+    # eps x sqrt(2304) x depth bound of FLOAT32_RANGE_TOL's comment for this depth
     torch.testing.assert_close(low, ref_low, rtol=0, atol=1e-5 * scale)
     torch.testing.assert_close(sparse, ref_sparse, rtol=0, atol=1e-5 * scale)
     assert (ref_sparse == 0).any() and (ref_sparse != 0).any()  # the thresholds act: the test sees both cases
-    in_strips = fast_branch(random_net.vi, x, strip=10)
+    in_strips = fast_branch(random_net.vi, x, strip=10)  # strips change which pixels a task computes, not how: exact
     torch.testing.assert_close(in_strips[0], low, rtol=0, atol=0)
     torch.testing.assert_close(in_strips[1], sparse, rtol=0, atol=0)
 
@@ -179,3 +192,24 @@ def test_bad_input(random_net):
         fast_forward(random_net, a, a, threads=1.5)
     with pytest.raises(ValueError, match="not an LLRRBranch"):
         fast_branch(LRRNet(extractor="conv8", n=4).ir, a)
+
+
+def test_the_task_queue_cuts_strips_for_every_thread_and_stops_on_an_interrupt():
+    from unrolled import fast
+
+    # 640 columns, 2 images, 2 threads: about TASKS_PER_THREAD tasks per thread, strips of >= 64 columns
+    rows = fast._strips(640, 10, 2, None, 2)
+    assert len(rows) * 2 >= fast.TASKS_PER_THREAD * 2 and (rows[:, 3] - rows[:, 2]).min() >= 64
+    assert len(fast._strips(640, 10, 2, None, 1)) == 2  # one thread: no cutting beyond MAX_STRIP
+    done = []
+
+    def job(k):
+        if k == 1:
+            raise KeyboardInterrupt
+        time.sleep(0.01)  # 200 jobs on 2 threads would take 1 s; the interrupt comes after about 2 of them
+        done.append(k)
+
+    with pytest.raises(KeyboardInterrupt):
+        fast.run_tasks(job, range(200), 2)
+    time.sleep(0.1)
+    assert len(done) < 100  # the jobs not yet started were cancelled (and none runs later)

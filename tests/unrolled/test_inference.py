@@ -1,3 +1,5 @@
+"""unrolled.fuse_images: tiles, the output scalings ("official", "minmax", "none") and bad input."""
+
 import numpy as np
 import pytest
 import torch
@@ -24,8 +26,10 @@ def test_tiled_equals_untiled(net, pair):
     ir, vi = pair
     full = fuse_images(net, ir, vi, normalization="none", fast=False)
     tiled = fuse_images(net, ir, vi, normalization="none", tile=48, fast=False)
+    # float32 convolutions on tiles vs the whole image sum in other orders: 1e-4 of the range is the fast path's
+    # float32 bound (tests/unrolled/test_fast.py, FLOAT32_RANGE_TOL), the network here being shallower (n=16)
     np.testing.assert_allclose(tiled, full, atol=1e-4 * (full.max() - full.min()))
-    a = fuse_images(net, ir, vi, fast=False).astype(int)
+    a = fuse_images(net, ir, vi, fast=False).astype(int)  # uint8 truncation: 1 level where a value sits on a boundary
     b = fuse_images(net, ir, vi, tile=48, fast=False).astype(int)
     assert np.abs(a - b).max() <= 1
     # the default (fast) path agrees with the eager tiles
@@ -57,7 +61,20 @@ def test_tiled_equals_untiled_for_other_architectures(pair, config):
     ir, vi = pair[0][:120, :150], pair[1][:120, :150]
     full = fuse_images(net, ir, vi, normalization="none", fast=False)
     tiled = fuse_images(net, ir, vi, normalization="none", tile=40, fast=False)
-    np.testing.assert_allclose(tiled, full, atol=1e-4 * (full.max() - full.min()))
+    np.testing.assert_allclose(tiled, full, atol=1e-4 * (full.max() - full.min()))  # float32 bound, as above
+
+
+def test_minmax_is_the_official_scaling_without_truncation(net, pair):
+    ir, vi = pair
+    scaled = fuse_images(net, ir, vi, normalization="minmax")
+    # eps 1e-5 is absolute: the maximum is R / (R + 1e-5) for the raw output range R (~0.06 for this network)
+    assert scaled.dtype == np.float64 and scaled.min() == 0.0 and 0.99 < scaled.max() < 1.0
+    assert len(np.unique(scaled)) > 10 * 256  # not on an 8-bit grid
+    np.testing.assert_array_equal(fuse_images(net, ir, vi), (scaled * 255.0).astype(np.uint8))
+    for normalization in ("minmax", "none"):  # the eager path applies the same scalings
+        np.testing.assert_allclose(fuse_images(net, ir, vi, normalization=normalization, fast=False),
+                                   fuse_images(net, ir, vi, normalization=normalization),
+                                   rtol=0, atol=1e-4 * np.ptp(fuse_images(net, ir, vi, normalization="none")))
 
 
 def test_official_normalisation_and_dtypes(net, pair):

@@ -1,0 +1,109 @@
+"""LRRNet inference under a busy CPU, and a very large image through ``llrr.fuse`` (the reliability issue).
+
+*Busy CPU*: 640 x 480 with ``fuse_images`` (random weights, random uint8 pair), idle and while one other process
+spins on a core (``while True: pass``, started before the timed calls and killed after), in the same fresh process:
+the fast path as shipped (strips cut so that each thread takes about four tasks from one queue), the fast path with
+the earlier fixed split (one task per branch: ``strip=640``) and the eager modules. The number to compare is
+busy / idle: with two cores and three busy threads a fair share gives 1.5.
+
+*Large image*: 6000 x 4000 through ``llrr.fuse`` with the default method (LRRNet, shipped weights, fast path), from
+uint8 arrays to the uint8 result: wall time, process CPU time over wall time (2.0 = both cores busy throughout) and
+the peak RSS of the process.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ._setup import SMOKE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BUSY = r"""
+import json, statistics, subprocess, sys, time
+import numpy as np, torch
+from unrolled import LRRNet, fuse_images
+shape, variant, repeat = json.loads(sys.argv[1])
+torch.manual_seed(0)
+net = LRRNet().eval()
+rng = np.random.default_rng(0)
+ir = rng.integers(0, 256, shape, dtype=np.uint8)
+vi = rng.integers(0, 256, shape, dtype=np.uint8)
+kw = {"fast": dict(), "fixed": dict(fast=True, strip=None), "eager": dict(fast=False)}[variant]
+if variant == "fixed":
+    import unrolled.fast as F
+    F.TASKS_PER_THREAD, F.MAX_STRIP = 0, 640  # the earlier split: one strip per branch at 640 columns
+fuse_images(net, ir[:64, :64], vi[:64, :64], fast=variant != "eager")  # warm-up
+def timed():
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fuse_images(net, ir, vi, fast=variant != "eager")
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+idle = timed()
+spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+try:
+    time.sleep(0.5)
+    busy = timed()
+finally:
+    spinner.kill()
+    spinner.wait()
+print(json.dumps({"idle": idle, "busy": busy}))
+"""
+
+LARGE = r"""
+import json, os, resource, sys, time
+import numpy as np
+import llrr
+from llrr.methods.lrrnet import load_model
+(shape,) = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+ir = rng.integers(0, 256, shape, dtype=np.uint8)
+vi = rng.integers(0, 256, shape, dtype=np.uint8)
+llrr.fuse(ir[:64, :64], vi[:64, :64])  # warm-up: weights, kernels
+c0, t0 = os.times(), time.perf_counter()
+out = llrr.fuse(ir, vi)
+wall = time.perf_counter() - t0
+c1 = os.times()
+cpu = (c1.user - c0.user) + (c1.system - c0.system)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": wall, "cpu_over_wall": cpu / wall, "peak_rss_mb": peak, "shape": list(out.shape),
+                  "threads": os.cpu_count()}))
+"""
+
+
+def _run(script: str, *args) -> dict:
+    res = subprocess.run([sys.executable, "-c", script, json.dumps(list(args))],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _busy_case(benchmark, variant: str, repeat: int):
+    shape = (48, 64) if SMOKE else (480, 640)
+    benchmark.group = "busy-cpu-640x480"
+    info = benchmark.pedantic(_run, args=(BUSY, list(shape), variant, repeat), rounds=1, iterations=1)
+    info.update(variant=variant, ratio=info["busy"] / info["idle"], size=f"{shape[1]}x{shape[0]}")
+    benchmark.extra_info.update(info)
+
+
+def test_busy_cpu_fast(benchmark):
+    _busy_case(benchmark, "fast", 1 if SMOKE else 7)
+
+
+def test_busy_cpu_fast_fixed_split(benchmark):
+    _busy_case(benchmark, "fixed", 1 if SMOKE else 7)
+
+
+def test_busy_cpu_eager(benchmark):
+    _busy_case(benchmark, "eager", 1 if SMOKE else 3)
+
+
+def test_large_image_llrr_fuse(benchmark):
+    shape = (64, 96) if SMOKE else (4000, 6000)
+    benchmark.group = "large-image"
+    info = benchmark.pedantic(_run, args=(LARGE, list(shape)), rounds=1, iterations=1)
+    assert info["shape"] == list(shape)
+    info.update(size=f"{shape[1]}x{shape[0]}")
+    benchmark.extra_info.update(info)
