@@ -10,15 +10,19 @@ parameters and evaluates the same function in float32, differently organised (:m
 * the image is swept row by row as a wavefront through the T blocks, keeping only ``2T + 2`` rows of the maps alive:
   no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) and no padded copy exist (reflection is an index
   table); wide images are cut into vertical strips that overlap by the branch's receptive radius;
-* the two branches, and the strips, are independent tasks for a pool of threads (``threads=``, default
-  ``numba.get_num_threads()``); the kernels release the GIL.
+* the two branches, and the strips, are independent tasks that a pool of threads (``threads=``, default
+  ``numba.get_num_threads()``) takes from one queue (:func:`run_tasks`); strips are cut so that each thread has about
+  ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process does less of the work instead of
+  holding up a fixed half of it. The decoder's last convolution runs in row bands on the same threads; the kernels
+  release the GIL.
 
 Outputs equal the eager modules up to float32 rounding (relative differences around 1e-6). Nothing is
 differentiable: results are numpy arrays (or tensors without history). The numba kernels are compiled once and
 cached on disk (the first call of a fresh installation compiles for about 6 s; later processes load them in 0.3 s).
 
-Measured on 2 AVX-512 cores (AMD EPYC), the released model: a 640 x 480 pair in 0.3 s (eager: 15 s), 3840 x 2160
-in 9 to 12 s with a peak RSS under 0.9 GB (process included).
+Measured on 2 AVX-512 cores (AMD EPYC, sgemm 200 GFLOP/s), the released model: a 640 x 480 pair in 0.3 s (eager:
+15 s), 3840 x 2160 in 9 to 12 s with a peak RSS under 0.9 GB (process included); benchmarks/RESULTS.md has the
+current figures beside the sgemm of their run.
 
 Use :func:`fast_supported` to decide: it accepts the "llrr" extractor with 3 x 3 kernels, one image channel, either
 fusion, any n and number of blocks, float32 parameters on the CPU and no hooks; everything else (the "conv8" and

@@ -7,8 +7,9 @@ convolutions, per-channel soft thresholds), is one :class:`torch.autograd.Functi
 the numba kernels of :mod:`unrolled._train_kernels` on channels-last maps, one (branch, image) task per thread (the
 kernels release the GIL); the two small fusion convolutions stay in torch.
 
-Measured on 2 AVX-512 cores (AMD EPYC), batch 8 of 128 x 128 crops, forward + backward of the released architecture:
-0.65 s and a peak RSS of 1.8 GB, against 23 s and 8.3 GB for eager autograd (``benchmarks/test_bench_train_step.py``).
+Measured on 2 AVX-512 cores (AMD EPYC, sgemm 200 GFLOP/s), batch 8 of 128 x 128 crops, forward + backward of the
+released architecture: 0.65 s and a peak RSS of 1.8 GB, against 23 s and 8.3 GB for eager autograd
+(``benchmarks/test_bench_train_step.py``).
 The kernels are compiled once per dtype and cached on disk (a fresh installation compiles for about 15 s on its first
 float32 call; later processes load them in 0.3 s).
 
