@@ -25,6 +25,7 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     from .fuse_files import BatchReport, fuse_folders, fuse_pair
 
     method = args.method or DEFAULT_METHOD
+    status = 0
     single = args.ir is not None or args.vi is not None
     folders = args.ir_dir is not None or args.vi_dir is not None or args.out_dir is not None
     if single == folders:
@@ -49,12 +50,16 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
             raise
         for name, why in report.skipped.items():
             print(f"skipped {name}: {why}", file=sys.stderr)
+        for name, why in report.failed.items():
+            print(f"failed {name}: {why}", file=sys.stderr)
         existing = f", {len(report.existing)} already there (--skip-existing)" if args.skip_existing else ""
+        failed = f"; failed {len(report.failed)}" if report.failed else ""
         print(f"fused {len(report.written)} pair(s) with {method} into {Path(args.out_dir).resolve()}{existing}; "
-              f"skipped {len(report.skipped)}")
+              f"skipped {len(report.skipped)}{failed}")
+        status = 2 if report.failed else 0  # bad input somewhere: the run is not a success
     if args.compare:
         print(f"comparison figure: {Path(args.compare).resolve()}")
-    return 0
+    return status
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,13 +20,15 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 @dataclass
 class BatchReport:
-    """What a folder run did: files written, pairs whose output already existed (``skip_existing``), and the images
-    skipped with the reason; ``total`` is the number of pairs found. Filled in as pairs complete, so that a caller
+    """What a folder run did: files written, pairs whose output already existed (``skip_existing``), the images
+    skipped (no partner) and the pairs that failed (a bad file), each with the reason; ``total`` is the number of
+    pairs found. Filled in as pairs complete, so that a caller
     that catches an interrupt knows what was done."""
 
     written: list[Path] = field(default_factory=list)
     existing: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
     total: int = 0
 
     @property
@@ -66,6 +71,27 @@ def fuse_pair(ir, vi, out, *, method: str | None = None, compare=None, progress:
     return path
 
 
+@contextmanager
+def deferred_interrupts(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Hold SIGINT and SIGTERM back until the block is done, then deliver them to the handlers that were in place.
+
+    Used around "write this output and record it", so that an interrupt never separates the two. Only the main
+    thread can set handlers; elsewhere the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
+
+
 def _check_writable(folder: Path) -> None:
     """Create ``folder`` and make sure a file can be created in it, before any work is done."""
     import tempfile
@@ -80,7 +106,8 @@ def _check_writable(folder: Path) -> None:
 
 def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=None, progress: bool = True,
                  skip_existing: bool = False, report: BatchReport | None = None, **options) -> BatchReport:
-    """Fuse every pair of two folders into ``out_dir/<name>.png``; unpaired images are skipped and reported.
+    """Fuse every pair of two folders into ``out_dir/<name>.png``; unpaired images are skipped and reported, and a
+    pair that cannot be fused (an unreadable file, a size mismatch) is recorded in ``report.failed`` with the reason.
 
     Each output is written atomically (an interrupt leaves no partial or temporary file). With ``skip_existing``,
     pairs whose output exists are not fused again, so a re-run continues where an interrupted one stopped.
@@ -100,8 +127,13 @@ def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=
         if skip_existing and out.is_file():
             report.existing.append(out)
             continue
-        fused = fuse(ir, vi, method=method, **options)
-        report.written.append(write_image(fused, out))
+        try:
+            fused = fuse(ir, vi, method=method, **options)
+            with deferred_interrupts():  # the file and the report agree, whenever Ctrl-C comes
+                report.written.append(write_image(fused, out))
+        except (ValueError, TypeError, OSError) as exc:  # a bad pair is reported, the others are still fused
+            report.failed[name] = " ".join(str(exc).split())
+            continue
         if compare is not None and len(shown) < 6:
             shown.append((name, read_image(ir), read_image(vi), fused))
     if compare is not None and shown:

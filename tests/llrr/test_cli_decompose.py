@@ -19,12 +19,14 @@ def test_decompose_parts_add_up_on_the_demo_image():
     for name in ("Algorithm 1", "FISTA (nuclear norm)"):
         lr, sp = dec.low_rank[name], dec.sparse[name]
         assert lr.shape == sp.shape == img.shape
+        # modelling bounds of the decomposition, not rounding (float64 throughout); measured values in brackets
         rel = np.linalg.norm(img - lr - sp) / np.linalg.norm(img)
-        assert rel < 0.05
+        assert rel < 0.05  # (0.003 for both)
         # the base part carries the brightness, the salient part is zero-mean detail
-        assert np.linalg.norm(sp) < 0.1 * np.linalg.norm(lr)
-        assert abs(sp.mean()) < 0.01 * img.mean()
+        assert np.linalg.norm(sp) < 0.1 * np.linalg.norm(lr)  # (0.018, 0.012)
+        assert abs(sp.mean()) < 0.01 * img.mean()  # (0.0091 for Algorithm 1, 0.0004 for FISTA)
     obj = dec.results["Algorithm 1"].history["objective"]  # a proximal-gradient step of size 1/Lipschitz: monotone
+    # up to float64 rounding of the objective: ~1.1e-16 x 2e4 terms = 2e-12 (measured: every step lowers it)
     assert np.all(np.diff(obj) <= 1e-9 * obj[0])
     fista = dec.results["FISTA (nuclear norm)"].history["objective"]
     assert fista[-1] < fista[0]

@@ -126,7 +126,7 @@ def test_cli_evaluate_tno_pairs_matches_compute(tno_tree, capsys):
     # clear-cut columns: LRRNet has far more contrast than the average, which adds almost no artefacts (Nabf)
     assert bold["SD"] == ["lrrnet"] and bold["Nabf"] == ["average"]
     for m in methods:
-        assert shown[m] == pytest.approx(means[m], abs=6e-5)  # 4 decimals printed
+        assert shown[m] == pytest.approx(means[m], abs=6e-5)  # 4 decimals printed: half a unit, 5e-5, and rounding
     _check_png(tno_tree / "results" / "scores.png")  # default: next to the CSV
     assert sorted(p.name for p in out.parent.iterdir()) == ["scores.csv", "scores.png"]  # no temporary left
     assert "6/6" in printed.err  # the progress bar ran over (image, method) pairs
@@ -176,6 +176,7 @@ def test_markdown_marks_best_by_direction_and_ties():
     scores = {"a": {"x": {"En": 7.0, "Nabf": 0.30, "SSIM": 0.5}, "y": {"En": 6.0, "Nabf": 0.10, "SSIM": 0.7}},
               "b": {"x": {"En": 5.0, "Nabf": 0.05, "SSIM": 0.7}, "y": {"En": 5.0, "Nabf": 0.05, "SSIM": 0.5}}}
     result = EvaluationResult("paper", ("En", "Nabf", "SSIM"), ("a", "b"), ("x", "y"), scores)
+    # (0.30 + 0.10) / 2 is 0.2 up to one float64 rounding (default rel 1e-6); the other two means are exact
     assert result.means()["a"] == {"En": 6.5, "Nabf": pytest.approx(0.2), "SSIM": 0.6}
     bold, _ = _bold_cells(result.to_markdown(), ["a", "b"], ["En", "Nabf", "SSIM"])
     assert bold == {"En": ["a"], "Nabf": ["b"], "SSIM": ["a", "b"]}  # Nabf: lower is better; a tie marks both

@@ -128,6 +128,35 @@ def test_read_only_output_folder_is_a_named_error(tmp_path):
     assert sorted(p.name for p in out_dir.iterdir()) == ["old.png"]
 
 
+def test_folder_mode_fuses_the_good_pairs_and_reports_each_bad_one(tmp_path, capsys):
+    ir, vi = demo_pair()
+    for d in ("ir", "vi"):
+        (tmp_path / d).mkdir()
+    for name in ("a", "c"):
+        shutil.copy(ir, tmp_path / "ir" / f"{name}.png")
+        shutil.copy(vi, tmp_path / "vi" / f"{name}.png")
+    (tmp_path / "ir" / "b.png").write_bytes(b"")  # a zero-byte file between two good pairs
+    shutil.copy(vi, tmp_path / "vi" / "b.png")
+    assert main(["fuse", "--ir-dir", str(tmp_path / "ir"), "--vi-dir", str(tmp_path / "vi"), "--out-dir",
+                 str(tmp_path / "out"), "--method", "average", "-q"]) == 2
+    cap = capsys.readouterr()
+    assert "fused 2 pair(s)" in cap.out and "failed 1" in cap.out
+    assert "failed b: " in cap.err and "b.png: empty file (0 bytes)" in cap.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
+def test_an_interrupt_during_a_write_waits_for_the_write_and_its_record(tmp_path):
+    from llrr.fuse_files import deferred_interrupts
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            signal.raise_signal(signal.SIGINT)  # arrives in the middle of the block
+            done.append("written")
+    assert done == ["written"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+
+
 def test_folder_mode_checks_its_output_folder_before_any_work(tmp_path, capsys):
     ir, vi = demo_pair()
     (tmp_path / "taken").write_text("a file where the output folder should be")
@@ -172,13 +201,13 @@ def test_interrupted_folder_run_stops_cleanly_and_skip_existing_continues(folder
                                                                           status):
     out_dir = tmp_path / "out"
     res = _interrupt_after_first_output(folders, out_dir, signum)
-    assert res.returncode == status, res.stderr
-    assert "Traceback" not in res.stderr
+    assert res.returncode == status, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
     assert f"stopped by {signal.Signals(signum).name}" in res.stderr
     written = sorted(p.name for p in out_dir.iterdir())
-    assert all(not name.startswith(".") for name in written), written  # no temporary file left
-    assert 1 <= len(written) < N_PAIRS
-    assert f"interrupted: {len(written)} of {N_PAIRS} pair(s) done" in res.stderr
+    assert all(not name.startswith(".") for name in written), (written, res.stderr)  # no temporary file left
+    assert 1 <= len(written) < N_PAIRS, res.stderr
+    assert f"interrupted: {len(written)} of {N_PAIRS} pair(s) done" in res.stderr, (written, res.stderr)
     for name in written:  # each file that is there is complete
         assert read_image(out_dir / name).shape == (540, 720)
     before = {name: (out_dir / name).stat().st_mtime_ns for name in written}

@@ -1,4 +1,9 @@
-"""Qabf, FMI, SF, AG, CC, SCD, MSE and PSNR: hand-computable cases, properties, Li's published FMI values."""
+"""Qabf, FMI, SF, AG, CC, SCD, MSE and PSNR: hand-computable cases, properties, Li's published FMI values.
+
+Tolerances: the metrics compute in float64 on uint8 images. Closed-form values compared with pytest.approx's default
+(rel 1e-6) differ only by float64 rounding, ~1.1e-16 x the number of terms (<= a few hundred here); explicit bounds
+say where they come from. The range checks on the real TNO pair are plausibility bounds, not tolerances.
+"""
 
 import functools
 import json
@@ -87,8 +92,9 @@ def test_mse_decomposes_around_the_average_of_the_sources(rng):
     a, b, f = (rng.integers(0, 256, (16, 20)).astype(np.uint8) for _ in range(3))
     m = (a.astype(float) + b) / 2
     expected = np.mean((f - m) ** 2) + np.mean((a.astype(float) - b) ** 2) / 4
-    assert mse(f, a, b) == pytest.approx(expected, rel=1e-12)
+    assert mse(f, a, b) == pytest.approx(expected, rel=1e-12)  # a float64 identity over 320 pixels (~4e-14)
     avg = np.round(m).astype(np.uint8)
+    # the uint8 average is off the exact one by <= half a grey level: |F - M|^2 <= 0.25
     assert mse(avg, a, b) <= np.mean((a.astype(float) - b) ** 2) / 4 + 0.25 < mse(f, a, b)
 
 
@@ -97,9 +103,10 @@ def test_mse_decomposes_around_the_average_of_the_sources(rng):
 
 def test_corr2_and_cc(rng):
     x, y = (rng.integers(0, 256, (10, 13)).astype(np.uint8) for _ in range(2))
+    # float64 correlations of 130 values, two ways: ~1e-16 x 130 (measured 6e-17)
     assert corr2(x, y) == pytest.approx(np.corrcoef(x.ravel(), y.ravel())[0, 1], abs=1e-12)
     assert cc(x, x, x) == pytest.approx(1.0)
-    assert cc(x, x, 255 - x) == pytest.approx(0.0, abs=1e-12)  # +1 and -1
+    assert cc(x, x, 255 - x) == pytest.approx(0.0, abs=1e-12)  # +1 and -1, each up to float64 rounding
     flat = np.full_like(x, 7)
     assert corr2(flat, x) == 0.0 and cc(flat, x, y) == 0.0  # documented rule: constant image -> 0, not NaN
     assert cc(x, y, x) == pytest.approx((corr2(y, x) + 1) / 2)
@@ -112,7 +119,7 @@ def test_scd_by_hand(rng):
     b = rng.integers(0, 120, (14, 11)).astype(np.uint8)
     assert scd(a + b, a, b) == pytest.approx(2.0)  # F - B = A and F - A = B: the maximum
     f = rng.integers(0, 256, (14, 11)).astype(np.uint8)
-    assert scd(f, a, b) == pytest.approx(scd(f, b, a), abs=1e-15)  # symmetric in the sources
+    assert scd(f, a, b) == pytest.approx(scd(f, b, a), abs=1e-15)  # symmetric: the same two terms, swapped
     assert -2.0 <= scd(f, a, b) <= 2.0
     # a constant fused image: F - B = c - B, so each term is -r(A, B)
     flat = np.full_like(a, 128)
@@ -128,13 +135,16 @@ def test_qabf_perfect_transfer_and_its_ceiling(rng):
     img = np.zeros((12, 12), np.uint8)
     img[:, 6:] = 200
     img[3:8, 2:5] = 90
-    # every gradient of F equals the sources' (G = 1, A = 1): the ceiling of the sigmoids, not 1
-    assert qabf(img, img, img) == pytest.approx(PERFECT_QABF, abs=1e-15)
-    assert qabf(img, img, img, scale=1.0) == pytest.approx(PERFECT_QABF, abs=1e-15)
+    # every gradient of F equals the sources' (G = 1, A = 1): the ceiling of the sigmoids, not 1. The score is a
+    # weighted mean of that constant over 144 pixels, sum(Q w) / sum(w): two sums of 144 terms, <= 2 x 144 x
+    # 1.1e-16 = 3e-14 in the worst case (measured 1e-16)
+    assert qabf(img, img, img) == pytest.approx(PERFECT_QABF, abs=1e-13)
+    assert qabf(img, img, img, scale=1.0) == pytest.approx(PERFECT_QABF, abs=1e-13)
     for _ in range(5):
         f, a, b = (rng.integers(0, 256, (20, 24)).astype(np.uint8) for _ in range(3))
         assert 0.0 <= qabf(f, a, b) <= PERFECT_QABF
-        assert qabf(f, a, b, scale=1.0) == pytest.approx(qabf(f, a, b), abs=1e-12)  # scale-free without quirk
+        # scale-free without the quirk: the same ratios, up to float64 rounding of the 1/255 scaling (3e-17)
+        assert qabf(f, a, b, scale=1.0) == pytest.approx(qabf(f, a, b), abs=1e-12)
         assert 0.0 <= qabf(f, a, b, scale=1.0, hong_quirk=True) <= 0.9994 * QA1
     flat = np.full_like(img, 60)
     assert qabf(flat, img, img) < 0.35 * qabf(img, img, img)  # the edges are lost (only zero-padding borders)
@@ -150,8 +160,9 @@ def test_qabf_hong_quirk():
     correct = qabf(weak, weak, weak, scale=1.0)
     quirk = qabf(weak, weak, weak, scale=1.0, hong_quirk=True)
     assert correct == pytest.approx(PERFECT_QABF)
-    assert quirk < correct - 1e-3
+    assert quirk < correct - 1e-3  # a real drop (measured 0.062)
     # on [0, 255] every non-zero g is at least 1: G = g_F saturates Q_g at about Gamma_g and the quirk barely matters
+    # (a property of the quirk, not rounding: measured 5.4e-4)
     assert abs(qabf(weak, weak, weak, hong_quirk=True) - correct) < 1e-3
     with pytest.raises(ValueError, match="scale"):
         qabf(weak, weak, weak, scale=0)
@@ -220,6 +231,7 @@ def _fmi_reference(f, a, b, feature):
 def test_fmi_equals_a_direct_transcription(rng, feature):
     for _ in range(3):
         f, a, b = _structured(rng)
+        # float64, the same sums (sequential where they decide a branch): measured 8e-16
         assert fmi(f, a, b, feature=feature) == pytest.approx(_fmi_reference(f, a, b, feature), abs=1e-12)
 
 
@@ -266,6 +278,7 @@ def test_fmi_edge_equals_lis_published_fmi_pixel():
         val = fmi(_u8(shared_path("data", "metrics_reference", "vgg_ml", f"{name}.png")),
                   _u8(shared_path("data", "tno21", "ir", f"{name}.png")),
                   _u8(shared_path("data", "tno21", "vi", f"{name}.png")), feature="edge")
+        # published with 15 significant digits (MATLAB doubles): float64 rounding apart (measured 1e-14)
         assert val == pytest.approx(published["FMI_pixel"][name], abs=1e-12), name
 
 

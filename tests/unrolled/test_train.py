@@ -124,10 +124,10 @@ def test_outputs_of_a_run(tmp_path):
     assert (out / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = read_log(out / "log.csv")
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
-    for r in rows:
+    for r in rows:  # total is the float32 sum of the four positive terms: 3 roundings of u = 6e-8 -> 2e-7
         assert r["total"] == pytest.approx(sum(r[t] for t in TERMS if t != "total"), rel=1e-6)
         assert r["seconds"] > 0
-    assert summary.final == pytest.approx(rows[-1])
+    assert summary.final == pytest.approx(rows[-1])  # the same values, logged with their exact repr
 
     state = _params(out / "lrrnet.pt")  # the LRRNet's own state_dict, float32, loads strictly
     assert all(v.dtype == torch.float32 for v in state.values())
@@ -172,6 +172,20 @@ def test_the_fast_path_is_used_and_matches_eager(tmp_path):
     eager = train(tiny(tmp_path / "eager", steps=3, fast=False), progress=False)
     assert fast.fast and fast.fast_reason is None, fast.fast_reason
     assert not eager.fast
-    for a, b in zip(read_log(fast.log), read_log(eager.log), strict=True):
+    rows = list(zip(read_log(fast.log), read_log(eager.log), strict=True))
+    assert [a["step"] for a, _ in rows] == [1, 2, 3]
+    # Step 1 is a forward pass of the same float32 weights on the same batch: the two paths' outputs differ by
+    # float32 rounding, u = 6e-8 x depth ~100 (2 blocks of 16 channels, the fusion) -> 6e-6 relative, and the loss
+    # (VGG features of that output, the same computation on both sides) carries it over with a condition of a few
+    # (measured <= 9e-7 for every term, the deep term ~1e-12 included): rel 1e-4, no absolute slack.
+    a, b = rows[0]
+    for t in TERMS:
+        assert a[t] == pytest.approx(b[t], rel=1e-4, abs=0), (a["step"], t)
+    # Later steps follow Adam updates, ~lr sign(g) at first: float32 rounding can flip the sign of a near-zero
+    # gradient component and turn it into a whole lr-sized difference, so float32 trajectories are ill-conditioned
+    # (once 1.3e-4 apart after 4 steps in tests/unrolled/test_fast_train.py, which compares the gradients of such
+    # a trajectory in float64 instead). Here the later losses only have to show the same kind of step: 1e-2, below
+    # the loss's change from step to step (1% and 16% here; measured agreement 5e-7).
+    for a, b in rows[1:]:
         for t in TERMS:
-            assert a[t] == pytest.approx(b[t], rel=1e-4, abs=1e-6), (a["step"], t)
+            assert a[t] == pytest.approx(b[t], rel=1e-2, abs=0), (a["step"], t)

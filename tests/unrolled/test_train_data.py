@@ -66,9 +66,11 @@ def test_colour_becomes_itu_r_601_luma_and_16_bit_is_scaled(tmp_path, rng):
     rgb = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
     grey = read_grey(_save(tmp_path / "c.png", rgb))
     luma = rgb.astype(float) @ [0.299, 0.587, 0.114]
+    # uint8 output: the luma rounded, within half a grey level (1e-9 for the float64 luma's rounding)
     assert grey.dtype == np.uint8 and np.abs(grey - luma).max() <= 0.5 + 1e-9
     deep = rng.integers(0, 65536, (8, 8), dtype=np.uint16)
     Image.fromarray(deep).save(tmp_path / "d.png")
+    # float32 result: a float32 division, one rounding of u = 6e-8
     np.testing.assert_allclose(read_grey(tmp_path / "d.png"), deep / 257.0, rtol=1e-6)
 
 
@@ -106,7 +108,7 @@ def test_crops_are_flipped_windows_of_both_images(tmp_path, rng):
         assert found, "a crop that is no window of any image"
         flips |= found
     assert flips == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    np.testing.assert_allclose(batch.ir01.numpy(), minmax01(batch.ir255.numpy()))
+    np.testing.assert_allclose(batch.ir01.numpy(), minmax01(batch.ir255.numpy()))  # the same float32 operations
     assert batch.ir01.dtype == batch.vi01.dtype == batch.ir255.dtype == batch.vi255.dtype == torch.float32
     assert float(batch.ir01.amin()) == 0.0 and 0.9999 < float(batch.ir01.amax()) <= 1.0
 
@@ -148,8 +150,11 @@ def test_resize_bilinear_is_pixel_centre_interpolation(rng):
             y1, x1 = min(y0 + 1, 6), min(x0 + 1, 10)
             wy, wx = y - y0, x - x0
             ref = ((1 - wy) * ((1 - wx) * a[y0, x0] + wx * a[y0, x1]) + wy * ((1 - wx) * a[y1, x0] + wx * a[y1, x1]))
+            # torch's float32 interpolation vs this float64 formula on values <= 255: the float32 cast of a and of
+            # the weights, 4 products: ~5 x u x 255 = 8e-5
             assert abs(out[i, j] - ref) < 1e-3
-    np.testing.assert_allclose(resize_bilinear(a[:, :7], 7), a[:, :7], atol=1e-4)  # same size: the image itself
+    # same size: the image itself, but for its float32 cast (u x 255 = 1.5e-5)
+    np.testing.assert_allclose(resize_bilinear(a[:, :7], 7), a[:, :7], atol=1e-4)
     assert out.dtype == np.float32 and out.shape == (5, 5)
 
 
@@ -160,7 +165,10 @@ def test_resize_sampling_sees_whole_images_flipped(tmp_path, rng):
     whole = [resize_bilinear(a, 8) for a in images]
     flips = set()
     for ir, vi in zip(batch.ir255[:, 0].numpy(), batch.vi255[:, 0].numpy(), strict=True):
-        np.testing.assert_allclose(vi, 255 - ir, atol=1e-3)  # both images of the pair, the same way
+        # both images of the pair, the same way: resize(255 - a) = 255 - resize(a) up to float32 rounding of values
+        # <= 255 (4 products, ~5 u x 255 = 8e-5)
+        np.testing.assert_allclose(vi, 255 - ir, atol=1e-3)
+        # the same float32 resize of the same image (np.allclose's rtol 1e-5 of <= 255 applies on top)
         found = {(fv, fh) for w in whole for fv in (0, 1) for fh in (0, 1)
                  if np.allclose(ir, w[::-1 if fv else 1, ::-1 if fh else 1], atol=1e-4)}
         assert found, "a sample that is not a resized whole image"
