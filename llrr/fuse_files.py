@@ -22,8 +22,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 class BatchReport:
     """What a folder run did: files written, pairs whose output already existed (``skip_existing``), the images
     skipped (no partner) and the pairs that failed (a bad file), each with the reason; ``total`` is the number of
-    pairs found. Filled in as pairs complete, so that a caller
-    that catches an interrupt knows what was done."""
+    pairs found. Filled in as pairs complete, so that a caller that catches an interrupt knows what was done."""
 
     written: list[Path] = field(default_factory=list)
     existing: list[Path] = field(default_factory=list)
@@ -78,8 +77,8 @@ def deferred_interrupts(signals=(signal.SIGINT, signal.SIGTERM)):
     Used around "write this output and record it", so that an interrupt never separates the two. Only the main
     thread can set handlers; elsewhere the block runs unprotected.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or any(signal.getsignal(s) is None for s in signals):
+        yield  # handlers can only be set (and restored) from the main thread, and only Python-level ones
         return
     caught: list[int] = []
     previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in signals}

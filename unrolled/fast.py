@@ -11,7 +11,7 @@ parameters and evaluates the same function in float32, differently organised (:m
   no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) and no padded copy exist (reflection is an index
   table); wide images are cut into vertical strips that overlap by the branch's receptive radius;
 * the two branches, and the strips, are independent tasks that a pool of threads (``threads=``, default
-  ``numba.get_num_threads()``) takes from one queue (:func:`run_tasks`); strips are cut so that each thread has about
+  ``numba.get_num_threads()``) takes from one queue (:func:`run_tasks`); strips are cut so that each thread has at least
   ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process does less of the work instead of
   holding up a fixed half of it. The decoder's last convolution runs in row bands on the same threads; the kernels
   release the GIL.
@@ -49,9 +49,10 @@ __all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "fast_br
 MAX_STRIP = 320  # widest strip (output columns) a task streams: its live rows stay near the caches (320 measured
 # 14 % faster than 640 at 1920 x 1080 on 2 AMD EPYC cores)
 _MIN_STRIP = 64  # narrowest strip worth its overlap when strips are cut only to occupy more threads
-TASKS_PER_THREAD = 4
-"""Strips are cut so that each thread has about this many tasks to take from the shared queue: a thread that runs
-slower (a busy CPU, another process on its core) takes fewer of them, instead of holding up a fixed half."""
+TASKS_PER_THREAD = 2
+"""Strips are cut so that each thread has at least this many tasks to take from the shared queue: a thread that
+runs slower (another process on its core) takes fewer of them instead of holding up a fixed half. More tasks cost
+overlap columns; 2 was the best of 1, 2, 4 and 8 at 640 x 480 idle and beside one busy process (within noise)."""
 
 
 def _conv_reason(module, name: str, in_ch: int | None, out_ch: int | None) -> str | None:
