@@ -149,12 +149,21 @@ def test_an_interrupt_during_a_write_waits_for_the_write_and_its_record(tmp_path
     from llrr.fuse_files import deferred_interrupts
 
     done = []
-    with pytest.raises(KeyboardInterrupt):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (pytest may run with SIGINT ignored)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_interrupts():
+                signal.raise_signal(signal.SIGINT)  # arrives in the middle of the block
+                done.append("written")
+        assert done == ["written"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an ignored SIGINT stays ignored
         with deferred_interrupts():
-            signal.raise_signal(signal.SIGINT)  # arrives in the middle of the block
-            done.append("written")
-    assert done == ["written"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+            signal.raise_signal(signal.SIGINT)
+            done.append("again")
+        assert done == ["written", "again"] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_folder_mode_checks_its_output_folder_before_any_work(tmp_path, capsys):
@@ -185,7 +194,10 @@ def folders(tmp_path_factory):
 def _interrupt_after_first_output(root, out_dir, signum) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "llrr.cli", "fuse", "--ir-dir", str(root / "ir"), "--vi-dir", str(root / "vi"),
            "--out-dir", str(out_dir), "-q"]  # the default method: LRRNet with the shipped weights
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    # a shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored: give the
+    # child the default disposition, as a command typed at a terminal has
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not any(p.suffix == ".png" and not p.name.startswith(".") for p in out_dir.glob("*.png")):
         assert proc.poll() is None, proc.communicate()
