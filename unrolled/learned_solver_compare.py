@@ -184,6 +184,11 @@ def _measure_all(weights, fast: bool, progress: bool) -> tuple[list[Record], dic
     return records, info
 
 
+def _training_sgemm(metrics: dict) -> str:
+    sgemm = metrics.get("sgemm_gflops")
+    return f"sgemm {sgemm:.0f} GFLOP/s in that run" if sgemm else "when trained; that run's sgemm was not recorded"
+
+
 def markdown(records: list[Record], info: dict, figure: str | None = None) -> str:
     c, tr = info["config"], info["training"]
     trained = records[0]
@@ -201,7 +206,7 @@ def markdown(records: list[Record], info: dict, figure: str | None = None) -> st
         f"objective found; {info['min_from']}): {info['min_objective']:.6f} per patch.",
         f"- Trained network: T = {c['blocks']}, {'tied' if c['tied'] else 'untied'} blocks, {c['steps']} Adam steps "
         f"of {c['batch']} crops {c['crop']}x{c['crop']} (lr {c['lr']}, seed {c['seed']}) in "
-        f"{tr['metrics'].get('training_seconds', float('nan')):.0f} s on "
+        f"{tr['metrics'].get('training_seconds', float('nan')):.0f} s ({_training_sgemm(tr['metrics'])}) on "
         f"{', '.join(tr['training_data'].get('folders', []))} ({tr['training_data'].get('images', '?')} images).",
         f"- Wall time: the iterations only, summed over the crops (one solver run per crop); the networks: one "
         f"forward pass over all crops, 4 at a time (median of 5); {info['threads']} thread(s) for every method "
@@ -272,6 +277,7 @@ def _train_command(args) -> None:
              Path(f).name for f in folders]
     metrics = {"heldout": desc, "heldout_objective_per_patch": held, "untrained_heldout_objective_per_patch": base,
                "final_train_loss": float(np.mean(history["loss"][-20:])), "training_seconds": history["seconds"],
+               "sgemm_gflops": sgemm_gflops(),
                "threads": args.threads}
     data = {"folders": names, "images": len(images), "crops_seen": config.steps * config.batch,
             "note": "grey [0, 1]; colour to luminance (ITU-R 601); tno21 held out"}
