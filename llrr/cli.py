@@ -148,10 +148,6 @@ def _raise_terminated(signum, frame):
     raise Terminated(signum)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def main(argv=None) -> int:
     """Run the ``llrr`` command line; returns the exit status.
 
@@ -168,7 +164,9 @@ def main(argv=None) -> int:
         print(f"llrr {args.command}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + int(signum)
     except (ValueError, TypeError, OSError) as exc:  # OSError: FileNotFoundError, PermissionError, ...
-        print(f"llrr {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        from .io import one_line
+
+        print(f"llrr {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .fuse import fuse
-from .io import read_image, write_image
+from .io import one_line, read_image, write_image
 
 __all__ = ["IMAGE_SUFFIXES", "BatchReport", "pair_folders", "fuse_pair", "fuse_folders", "plot_compare"]
 
@@ -131,7 +131,7 @@ def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=
             with deferred_interrupts():  # the file and the report agree, whenever Ctrl-C comes
                 report.written.append(write_image(fused, out))
         except (ValueError, TypeError, OSError) as exc:  # a bad pair is reported, the others are still fused
-            report.failed[name] = " ".join(str(exc).split())
+            report.failed[name] = one_line(exc)
             continue
         if compare is not None and len(shown) < 6:
             shown.append((name, read_image(ir), read_image(vi), fused))

@@ -30,6 +30,11 @@ def demo_pair() -> tuple[Path, Path]:
     return DEMO_IR, DEMO_VI
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (whitespace runs collapsed), for command-line errors and reports."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
