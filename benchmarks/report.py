@@ -237,8 +237,10 @@ def _load_section(b: dict) -> list[str]:
     large = b.get("test_large_image_llrr_fuse")
     lines = []
     if busy:
-        labels = {"fast": "fast path (shipped: >= 2 tasks per thread from one queue)",
-                  "fixed": "fast path, earlier fixed split (one task per branch)", "eager": "eager modules"}
+        labels = {"fast": "fast path (shipped: 2 threads per core, >= 2 tasks per thread from one queue)",
+                  "percore": "fast path, the same queue with 1 thread per core",
+                  "fixed": "fast path, earlier fixed split (1 thread per core, one task per branch)",
+                  "eager": "eager modules"}
         lines += ["", "## LRRNet under a busy CPU (reliability issue)", "",
                   "640 x 480, `fuse_images`, random weights, one fresh process per row: median times idle, beside "
                   "one process that spins on a core (`while True: pass`: computation only) and beside one that "
@@ -254,7 +256,7 @@ def _load_section(b: dict) -> list[str]:
             value = i["ratio"] if key == "" else i["blas_ratio"]
             return f"{value:.2f} ({min(spread):.2f} - {max(spread):.2f})"
 
-        for key in ("fast", "fixed", "eager"):
+        for key in ("fast", "percore", "fixed", "eager"):
             if key in busy:
                 i = busy[key]["extra_info"]
                 blas = (f"{i['blas']:.3f} | {ratio(i, 'blas_')}") if "blas" in i else "| "

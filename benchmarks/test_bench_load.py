@@ -4,8 +4,9 @@
 on a core (``while True: pass``: computation only) and while another process multiplies 1500 x 1500 matrices on two
 BLAS threads (computation and cache traffic), in the same fresh process, in alternating blocks (so that a drift of
 the machine's own speed, which shared hosts show, hits all alike), medians over the blocks:
-the fast path as shipped (strips cut so that each thread takes about four tasks from one queue), the fast path with
-the earlier fixed split (one task per branch: ``strip=640``) and the eager modules. The number to compare is
+the fast path as shipped (two threads per core, strips cut so that each thread takes at least two tasks from one
+queue), the same queue with one thread per core, the fast path with the earlier fixed split (one thread per core, one
+task per branch: ``strip=640``) and the eager modules. The number to compare is
 busy / idle: with two cores a fair share gives 1.5 beside the spinning process (three threads) and 2.0 beside the
 two BLAS threads.
 
@@ -33,8 +34,10 @@ net = LRRNet().eval()
 rng = np.random.default_rng(0)
 ir = rng.integers(0, 256, shape, dtype=np.uint8)
 vi = rng.integers(0, 256, shape, dtype=np.uint8)
+import unrolled.fast as F
+if variant in ("percore", "fixed"):
+    F.THREADS_PER_CORE = 1  # one thread per core (the shipped default has two)
 if variant == "fixed":
-    import unrolled.fast as F
     F.TASKS_PER_THREAD, F.MAX_STRIP = 0, 640  # the earlier split: one strip per branch at 640 columns
 fuse_images(net, ir[:64, :64], vi[:64, :64], fast=variant != "eager")  # warm-up
 def call():
@@ -102,6 +105,10 @@ def _busy_case(benchmark, variant: str, repeat: int, blocks: int = 4):
 
 def test_busy_cpu_fast(benchmark):
     _busy_case(benchmark, "fast", 1 if SMOKE else 5)
+
+
+def test_busy_cpu_fast_one_thread_per_core(benchmark):
+    _busy_case(benchmark, "percore", 1 if SMOKE else 5)
 
 
 def test_busy_cpu_fast_fixed_split(benchmark):

@@ -11,10 +11,14 @@ parameters and evaluates the same function in float32, differently organised (:m
   no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) and no padded copy exist (reflection is an index
   table); wide images are cut into vertical strips that overlap by the branch's receptive radius;
 * the two branches, and the strips, are independent tasks that a pool of threads (``threads=``, default
-  ``numba.get_num_threads()``) takes from one queue (:func:`run_tasks`); strips are cut so that each thread has at least
-  ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process does less of the work instead of
-  holding up a fixed half of it. The decoder's last convolution runs in row bands on the same threads; the kernels
-  release the GIL.
+  :func:`default_threads`: ``THREADS_PER_CORE`` per numba thread) takes from one queue (:func:`run_tasks`); strips are
+  cut so that each thread has at least ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process
+  does less of the work instead of holding up a fixed share of it. The decoder's last convolution runs in row bands
+  on the same threads; the kernels release the GIL.
+* two threads per core: on an idle machine they cost nothing measurable (the queue has no barriers to wait at), and
+  beside another busy process they keep this process's share of the CPU (Linux shares it per runnable thread) at
+  what the eager torch path gets (benchmarks/RESULTS.md, "LRRNet under a busy CPU"). Pass ``threads=k`` to use
+  exactly k threads, hence at most k cores.
 
 Outputs equal the eager modules up to float32 rounding (relative differences around 1e-6). Nothing is
 differentiable: results are numpy arrays (or tensors without history). The numba kernels are compiled once and
@@ -44,7 +48,8 @@ from ._fast_kernels import branch_strip, fuse_parts
 from .blocks import LLRRBlock, PaddedConv
 from .lrrnet import Decoder, LLRRBranch, LRRNet
 
-__all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "fast_branch", "run_tasks"]
+__all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "fast_branch", "run_tasks",
+           "default_threads"]
 
 MAX_STRIP = 320  # widest strip (output columns) a task streams: its live rows stay near the caches (320 measured
 # 14 % faster than 640 at 1920 x 1080 on 2 AMD EPYC cores)
@@ -53,6 +58,15 @@ TASKS_PER_THREAD = 2
 """Strips are cut so that each thread has at least this many tasks to take from the shared queue: a thread that
 runs slower (another process on its core) takes fewer of them instead of holding up a fixed half. More tasks cost
 overlap columns; 2 was the best of 1, 2, 4 and 8 at 640 x 480 idle and beside one busy process (within noise)."""
+THREADS_PER_CORE = 2
+"""Threads of the default pool per numba thread (:func:`default_threads`). Measured at 640 x 480 (sgemm 72 GFLOP/s):
+idle 0.665 s with 2 per core against 0.673 s with 1; beside a spinning process 1.32x the idle time against 1.55x,
+beside a 2-thread BLAS process 1.35x against 2.05x (the eager path: 1.42x and 1.77x)."""
+
+
+def default_threads() -> int:
+    """Threads the fast path runs when ``threads`` is not given: ``THREADS_PER_CORE * numba.get_num_threads()``."""
+    return THREADS_PER_CORE * numba.get_num_threads()
 
 
 def _conv_reason(module, name: str, in_ch: int | None, out_ch: int | None) -> str | None:
@@ -225,10 +239,10 @@ def _as_images(name: str, x, batch: bool) -> np.ndarray:
 
 def _run(images: np.ndarray, weights: list[np.ndarray], strip: int | None, threads: int | None, keep_maps: bool):
     """Decoded parts (B, 2, H, W) of the B images (one branch's weights each) and, if ``keep_maps``, their maps
-    (B, H, W, K); (branch, strip) tasks run on ``threads`` threads (default ``numba.get_num_threads()``)."""
+    (B, H, W, K); (branch, strip) tasks run on ``threads`` threads (default :func:`default_threads`)."""
     B, H, W = images.shape
     K, T = weights[0].shape[2], weights[4].shape[1]
-    threads = numba.get_num_threads() if threads is None else threads
+    threads = default_threads() if threads is None else threads
     strips = _strips(W, 2 * T + 2, B, strip, threads)
     parts = np.empty((B, 2, H, W), np.float32)
     maps = np.empty((B, H, W, K) if keep_maps else (B, 1, 1, 1), np.float32)
@@ -285,7 +299,8 @@ def fast_forward(model: LRRNet, ir, vi, *, strip: int | None = None, threads: in
         Widest vertical strip (output columns) one task streams; default: ``MAX_STRIP`` columns, and at least as
         many strips as needed to give each thread work. Only speed depends on it.
     threads : int, optional
-        Threads running the branches and strips in parallel; default ``numba.get_num_threads()`` (set it with
+        Threads running the branches and strips in parallel (at most this many cores are used); default
+        :func:`default_threads`, ``THREADS_PER_CORE`` times ``numba.get_num_threads()`` (set that with
         ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``).
 
     Returns
@@ -319,7 +334,7 @@ def fast_forward(model: LRRNet, ir, vi, *, strip: int | None = None, threads: in
     bias = np.float32(_f32(d.fuse_low.conv.bias)[0] + _f32(d.fuse_sparse.conv.bias)[0])
     H = parts.shape[2]
     out = np.empty(parts.shape[2:], np.float32)
-    threads = numba.get_num_threads() if threads is None else threads
+    threads = default_threads() if threads is None else threads
     bands = np.linspace(0, H, min(H, max(1, TASKS_PER_THREAD * threads)) + 1).round().astype(int)
     w_low, w_sparse = np.ascontiguousarray(w_low), np.ascontiguousarray(w_sparse)
     run_tasks(lambda k: fuse_parts(parts, w_low, w_sparse, bias, out, bands[k], bands[k + 1]), range(len(bands) - 1),

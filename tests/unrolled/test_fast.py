@@ -108,7 +108,7 @@ def test_reproduces_the_released_outputs(official_net, name):
     assert diff.max() <= 1 and (diff == 0).mean() >= 0.999
 
 
-@pytest.mark.parametrize("strip, threads", [(1, 2), (7, 1), (33, 3), (1000, 2)])
+@pytest.mark.parametrize("strip, threads", [(1, 2), (7, 1), (33, 3), (1000, 2), (None, None)])
 def test_strips_and_threads_change_nothing(random_net, strip, threads, rng):
     """Exact equality: every pixel is computed by one task in one fixed order, and no reduction crosses threads."""
     ir, vi = rng.random((45, 97)), rng.random((45, 97))
