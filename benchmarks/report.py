@@ -287,7 +287,8 @@ def _train_section(b: dict) -> list[str]:
     for r in b.values():
         if r["name"].startswith(("test_train_step", "test_full_train_step")):
             i = r["extra_info"]
-            rows[("full" if i.get("full") else "net", i["size"], i["path"])] = r
+            part = "cached" if i.get("cached") else "full" if i.get("full") else "net"
+            rows[(part, i["size"], i["path"])] = r
     if not rows:
         return []
     lines = ["", "## Training step: fast path vs eager autograd (issue 7)", "",
@@ -310,6 +311,29 @@ def _train_section(b: dict) -> list[str]:
     if all(full):
         sp = full[1]["extra_info"]["median"] / full[0]["extra_info"]["median"]
         lines += ["", f"Target: the whole step >= 5x faster than eager at 128 x 128: {sp:.1f}x, met: {_ok(sp >= 5)}."]
+    return lines + _cache_lines(rows)
+
+
+def _cache_lines(rows: dict) -> list[str]:
+    """Before / after the feature cache (issue 14): the whole fast step, sources' VGG targets recomputed or cached."""
+    sizes = [size for size in ("64x64", "96x96", "128x128")
+             if ("full", size, "fast") in rows and ("cached", size, "fast") in rows]
+    if not sizes:
+        return []
+    lines = ["", "Feature cache (issue 14, `feature_cache_mb`, sampling \"resize\"): the whole step on the fast path, "
+             "*before* with VGG-16 run on the fused image and both sources at every step, *after* with the sources' "
+             "targets served by `unrolled.feature_cache` (every sample a hit: the steady state once a run's samples "
+             "fit the budget; a cache holding a fraction f of the samples serves about a fraction f of the draws). "
+             "The sgemm column is that of the run of each (before / after where they differ).", "",
+             "| crop | before (s) | after (s) | speed-up | peak RSS before / after (MB) | sgemm (GFLOP/s) |",
+             "|---|---|---|---|---|---|"]
+    for size in sizes:
+        before, after = rows[("full", size, "fast")], rows[("cached", size, "fast")]
+        bi, ai = before["extra_info"], after["extra_info"]
+        gemm_before, gemm_after = f"{_sgemm(before):.0f}", f"{_sgemm(after):.0f}"
+        gemm = gemm_before if gemm_before == gemm_after else f"{gemm_before} / {gemm_after}"
+        lines.append(f"| {size} | {bi['median']:.3f} | {ai['median']:.3f} | {bi['median'] / ai['median']:.2f}x | "
+                     f"{bi['peak_rss_mb']:.0f} / {ai['peak_rss_mb']:.0f} | {gemm} |")
     return lines
 
 

@@ -2,7 +2,9 @@
 
 ``test_train_step`` measures the network's part of a training step: ``loss = net(ir, vi).square().mean()``, then
 ``loss.backward()`` (the VGG loss is not included); ``test_full_train_step`` the whole step (network, VGG loss, Adam),
-at batch 8 on 64 x 64, 96 x 96 and 128 x 128 crops. Each
+at batch 8 on 64 x 64, 96 x 96 and 128 x 128 crops; ``test_full_train_step_cached`` the whole step on the fast path at
+128 x 128 with the sources' VGG-16 targets served by the feature cache (issue 14, :mod:`unrolled.feature_cache`),
+every sample a hit: the steady state of a run whose samples fit ``feature_cache_mb``. Each
 measurement runs in a fresh process, so that its peak RSS (``ru_maxrss``: the whole process, Python, torch, numba and
 the saved activations) belongs to it alone. The network is the default architecture (49,204 parameters) with seeded
 random weights whose thresholds lie in the released model's range (time and memory do not depend on the values);
@@ -30,7 +32,7 @@ import json, resource, statistics, sys, time
 import torch
 from unrolled import LRRNet
 from unrolled.fast_train import fast_train_forward
-size, batch, path, repeat, full, vgg_path = json.loads(sys.argv[1])
+size, batch, path, repeat, full, vgg_path, cached = json.loads(sys.argv[1])
 torch.manual_seed(0)
 net = LRRNet()
 with torch.no_grad():
@@ -44,12 +46,14 @@ if full:  # the whole training step: network, the Eq. 10-14 loss through VGG-16,
     from unrolled.losses import FusionLoss, vgg16_features
     loss_fn = FusionLoss(vgg16_features(vgg_path) if vgg_path else vgg16_features(None, seed=0))
     opt = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=0.9)
+cache = keys = None
 
 
 def step(ir, vi):
     net.zero_grad(set_to_none=True)
+    targets = cache.targets(keys, 255 * ir, 255 * vi) if cache is not None else None  # as unrolled.train does
     out = forward(net, ir, vi)
-    loss = loss_fn(out, 255 * ir, 255 * vi)["total"] if full else out.square().mean()
+    loss = loss_fn(out, 255 * ir, 255 * vi, targets=targets)["total"] if full else out.square().mean()
     loss.backward()
     if full:
         opt.step()
@@ -58,6 +62,10 @@ def step(ir, vi):
 
 step(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16))  # warm-up
 ir, vi = torch.rand(batch, 1, size, size), torch.rand(batch, 1, size, size)
+if cached:  # every sample already in the cache: the timed steps are all hits
+    from unrolled.feature_cache import SourceTargetCache
+    cache, keys = SourceTargetCache(loss_fn, budget_mb=4096), [(i, False, False) for i in range(batch)]
+    cache.targets(keys, 255 * ir, 255 * vi)
 times = []
 for _ in range(repeat):
     t = time.perf_counter()
@@ -65,16 +73,16 @@ for _ in range(repeat):
     times.append(time.perf_counter() - t)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"median": statistics.median(times), "min": min(times), "peak_rss_mb": peak, "loss": loss,
-                  "threads": torch.get_num_threads()}))
+                  "threads": torch.get_num_threads(), "cache_hits": cache.hits if cache is not None else 0}))
 """
 
 
-def _run_process(size: int, path: str, repeat: int, full: bool = False) -> dict:
+def _run_process(size: int, path: str, repeat: int, full: bool = False, cached: bool = False) -> dict:
     from ._setup import shared
 
     vgg = shared("weights", "vgg16_caffe_conv1_1-conv4_3.pth") if full else None
     res = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps([size, BATCH, path, repeat, full,
-                                                                    str(vgg) if vgg else None])],
+                                                                    str(vgg) if vgg else None, cached])],
                          capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -102,4 +110,17 @@ def test_full_train_step(benchmark, size, path):
     info = benchmark.pedantic(_run_process, args=(crop, path, repeat, True), rounds=1, iterations=1)
     assert info["loss"] > 0
     info.update(size=size, path=path, batch=BATCH, crop=crop, repeat=repeat, cores=os.cpu_count(), full=True)
+    benchmark.extra_info.update(info)
+
+
+@pytest.mark.parametrize("size", list(SIZES)[-1:])  # 128 x 128 (smoke: its one size)
+def test_full_train_step_cached(benchmark, size):
+    """The whole step as in ``test_full_train_step`` (fast path), the sources' targets from the feature cache: VGG-16
+    runs on the fused image only (forward and backward); the cache stacks the batch's stored targets."""
+    crop, repeat = SIZES[size], 3
+    benchmark.group = f"full-train-step-{size}"
+    info = benchmark.pedantic(_run_process, args=(crop, "fast", repeat, True, True), rounds=1, iterations=1)
+    assert info["loss"] > 0 and info["cache_hits"] == BATCH * repeat  # every timed step served by the cache
+    info.update(size=size, path="fast", batch=BATCH, crop=crop, repeat=repeat, cores=os.cpu_count(), full=True,
+                cached=True)
     benchmark.extra_info.update(info)

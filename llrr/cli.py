@@ -69,9 +69,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from unrolled.train import train
     from unrolled.train_config import TrainConfig
     from unrolled.train_log import TERMS
+
+    from .training import train
 
     config = TrainConfig.from_toml(args.config)
     changes = {k: v for k, v in (("out_dir", args.out_dir), ("steps", args.steps)) if v is not None}
@@ -87,6 +88,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if first:
         print("loss at step {:>6}: {}".format(first["step"], "  ".join(f"{k} {first[k]:.5g}" for k in TERMS)))
         print("loss at step {:>6}: {}".format(final["step"], "  ".join(f"{k} {final[k]:.5g}" for k in TERMS)))
+    if summary.validation:
+        last = summary.validation[-1]
+        scores = "  ".join(f"{k} {v:.5g}" for k, v in last.items() if k != "step")
+        print(f"validation at step {last['step']}: {scores}")
+        print(f"best {config.val_metric} {summary.best_value:.5g} at step {summary.best_step}: "
+              f"{(summary.out_dir / 'best.pt').resolve()}" + ("; stopped early" if summary.stopped_early else ""))
     print(f"weights written to {summary.weights.resolve()} (+ {summary.sidecar.name})")
     print(f"log {summary.log.resolve()}, plot {summary.plot.resolve()}, checkpoint {summary.checkpoint.resolve()}")
     return 0
@@ -122,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train an LRRNet with the detail-to-semantic loss from a TOML config",
                        description="Train LRRNet as a TOML config says (configs/default.toml is the default recipe; "
                                    "relative paths in a config are relative to its folder). Writes log.csv, "
-                                   "losses.png, checkpoint.pt and the final lrrnet.pt + lrrnet.json into out_dir.")
+                                   "losses.png, checkpoint.pt and the final lrrnet.pt + lrrnet.json into out_dir; with "
+                                   "val_fraction > 0 also val.csv (validation loss and metrics) and best.pt + "
+                                   "best.json (the best val_metric).")
     t.add_argument("--config", required=True, metavar="FILE.toml", help="training config")
     t.add_argument("--resume", nargs="?", const="", metavar="CKPT",
                    help="continue a run from CKPT (a checkpoint or a run folder; default: out_dir's checkpoint.pt)")

@@ -54,13 +54,16 @@ class Batch:
     """One training batch, every tensor float32 of shape (B, 1, crop, crop).
 
     ``ir01``/``vi01`` are the network inputs (per-crop min-max to [0, 1]); ``ir255``/``vi255`` the raw crops on
-    [0, 255] (the loss targets).
+    [0, 255] (the loss targets). ``keys``: with ``sampling="resize"``, one ``(pair index, flip_v, flip_h)`` per
+    sample, which determines it (equal keys of one sampler: equal samples), so that what depends on the sample
+    alone can be cached (:mod:`unrolled.feature_cache`); None for random windows ("crop", "scale").
     """
 
     ir01: torch.Tensor
     vi01: torch.Tensor
     ir255: torch.Tensor
     vi255: torch.Tensor
+    keys: tuple[tuple[int, bool, bool], ...] | None = None
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:
@@ -199,6 +202,14 @@ class PairDataset:
         """The name of every pair, in order (a resumed run checks that it reads the same data)."""
         return [p.name for p in self.pairs]
 
+    def subset(self, indices) -> PairDataset:
+        """A dataset of the pairs at ``indices`` (in that order), sharing their arrays with this one."""
+        out = type(self).__new__(type(self))
+        out.directories = self.directories
+        out.pairs = [self.pairs[i] for i in indices]
+        out.images = [self.images[i] for i in indices]
+        return out
+
 
 def minmax01(x: np.ndarray, eps: float = MINMAX_EPS) -> np.ndarray:
     """``(x - min) / (max - min + eps)`` per image of a (B, C, H, W) array, in its dtype.
@@ -301,11 +312,16 @@ class CropSampler:
 
     def next_crops(self) -> tuple[np.ndarray, np.ndarray]:
         """The next batch as raw float32 arrays ``(ir255, vi255)`` of shape (B, 1, crop, crop)."""
+        return self._draw()[:2]
+
+    def _draw(self) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         c = self.crop
         ir_out = np.empty((self.batch, 1, c, c), np.float32)
         vi_out = np.empty_like(ir_out)
+        keys = []
         for b in range(self.batch):
-            ir, vi = self.dataset[self._next_index()]
+            index = self._next_index()
+            ir, vi = self.dataset[index]
             if self.sampling == "resize":
                 ir, vi = resize_bilinear(ir, c), resize_bilinear(vi, c)
                 side = c
@@ -316,18 +332,19 @@ class CropSampler:
             y = int(self._rng.integers(0, ir.shape[0] - side + 1))
             x = int(self._rng.integers(0, ir.shape[1] - side + 1))
             flip_v, flip_h = (self._rng.random(2) < 0.5) & self.flips
+            keys.append((index, bool(flip_v), bool(flip_h)))
             for src, out in ((ir, ir_out), (vi, vi_out)):
                 window = src[y : y + side, x : x + side]
                 window = resize_bilinear(window, c) if side != c else window
                 window = window[::-1] if flip_v else window
                 out[b, 0] = window[:, ::-1] if flip_h else window
-        return ir_out, vi_out
+        return ir_out, vi_out, tuple(keys) if self.sampling == "resize" else None  # resize: (y, x) = (0, 0)
 
     def next_batch(self) -> Batch:
-        """The next :class:`Batch` (network inputs min-max to [0, 1], targets on [0, 255])."""
-        ir, vi = self.next_crops()
+        """The next :class:`Batch` (network inputs min-max to [0, 1], targets on [0, 255], keys for "resize")."""
+        ir, vi, keys = self._draw()
         return Batch(torch.from_numpy(minmax01(ir)), torch.from_numpy(minmax01(vi)),
-                     torch.from_numpy(ir), torch.from_numpy(vi))
+                     torch.from_numpy(ir), torch.from_numpy(vi), keys)
 
     def state_dict(self) -> dict:
         """Everything that determines the rest of the stream (plain Python types: safe for ``torch.load``)."""

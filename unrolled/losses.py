@@ -22,7 +22,7 @@ every one and where ours could differ):
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -32,7 +32,7 @@ from torch import nn
 from ._atomic import safe_torch_load
 
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
-           "gram", "minmax_255", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS"]
+           "gram", "minmax_255", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
 
 #: eps of the authors' per-image min-max (``utils.normalize_tensor``, used on the output inside the training loss).
 MINMAX_EPS = 1e-5
@@ -46,6 +46,9 @@ DEFAULT_VGG_WEIGHTS = _SHARED / "weights" / "vgg16_caffe_conv1_1-conv4_3.pth"
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
 _TAPS = (3, 8, 15, 22)  # indices of the ReLUs relu1_2, relu2_2, relu3_3, relu4_3
 _TAP_NAMES = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+#: Names of the sources' part of the loss (:meth:`FusionLoss.source_targets`): Phi1(I_vi) (Eq. 12), the middle
+#: targets w_ir Phik(I_ir) + w_vi Phik(I_vi) for k = 2, 3 (Eq. 13) and Gram(Phi4(I_ir)) (Eq. 14).
+SOURCE_TARGETS = ("vi_relu1_2", "mix_relu2_2", "mix_relu3_3", "ir_gram4_3")
 
 
 class _CaffeGrey255(nn.Module):
@@ -287,7 +290,10 @@ class FusionLoss(nn.Module):
     ``forward(output, ir255, vi255)`` returns ``{"pixel", "shallow", "middle", "deep", "total"}``, each term already
     weighted (``"middle"`` includes its betas) and ``total`` their sum. ``output`` is the raw network output; it is
     min-max normalised per image and multiplied by 255 inside (:func:`minmax_255`), with the gradient. The sources are
-    targets: detached, and their VGG features are computed under ``torch.no_grad()`` in one batched call.
+    targets: detached, and their VGG features are computed under ``torch.no_grad()`` in one batched call
+    (:meth:`source_targets`). ``forward(..., targets=t)`` takes them already computed (e.g. cached across steps,
+    :class:`unrolled.feature_cache.SourceTargetCache`) and runs VGG-16 on the fused image only: the same operations
+    on the same values, so the same loss and gradient bit for bit.
 
     Examples
     --------
@@ -298,6 +304,8 @@ class FusionLoss(nn.Module):
     >>> sorted(out)
     ['deep', 'middle', 'pixel', 'shallow', 'total']
     >>> out["total"].backward()
+    >>> targets = loss.source_targets(ir, vi)  # the sources' part, computed once
+    >>> out = loss(torch.rand(2, 1, 16, 16), ir, vi, targets=targets)  # VGG-16 on the fused image only
     """
 
     def __init__(self, vgg: VGGFeatures, *, gamma1: float = 10.0, gamma2: float = 1.5, w_vi: float = 0.5,
@@ -314,26 +322,78 @@ class FusionLoss(nn.Module):
         names = ("gamma1", "gamma2", "w_vi", "w_ir", "beta2", "beta3", "gamma4")
         return ", ".join(f"{k}={getattr(self, k)}" for k in names)
 
-    def forward(self, output: torch.Tensor, ir255: torch.Tensor, vi255: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Weighted loss terms of the raw network ``output`` (N, 1, H, W) against sources ``ir255``, ``vi255``."""
-        for name, t in (("output", output), ("ir255", ir255), ("vi255", vi255)):
+    def source_targets(self, ir255: torch.Tensor, vi255: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The sources' part of the loss for a batch, detached: one VGG-16 call on ``[ir255; vi255]``, no graph.
+
+        Parameters
+        ----------
+        ir255, vi255 : Tensor of shape (N, 1, H, W)
+            The sources on [0, 255].
+
+        Returns
+        -------
+        dict of str to Tensor, in the VGG's dtype, keys :data:`SOURCE_TARGETS`
+            ``"vi_relu1_2"`` (N, 64, H, W): Phi1(I_vi), Eq. 12; ``"mix_relu2_2"`` (N, 128, H/2, W/2) and
+            ``"mix_relu3_3"`` (N, 256, H/4, W/4): ``w_ir Phik(I_ir) + w_vi Phik(I_vi)``, Eq. 13; ``"ir_gram4_3"``
+            (N, 512, 512): Gram(Phi4(I_ir)), Eq. 14 (H, W floored at each pool). Feature maps are channels-last.
+        """
+        self._check_shapes(ir255=ir255, vi255=vi255)
+        dtype = self.vgg.features[0].weight.dtype
+        with torch.no_grad():
+            both = torch.cat([ir255.detach().to(dtype), vi255.detach().to(dtype)])
+            phi_ir, phi_vi = zip(*(f.chunk(2) for f in self.vgg(both)), strict=True)
+            return {"vi_relu1_2": phi_vi[0],
+                    "mix_relu2_2": self.w_ir * phi_ir[1] + self.w_vi * phi_vi[1],
+                    "mix_relu3_3": self.w_ir * phi_ir[2] + self.w_vi * phi_vi[2],
+                    "ir_gram4_3": gram(phi_ir[3])}
+
+    @staticmethod
+    def _check_shapes(**tensors: torch.Tensor) -> None:
+        for name, t in tensors.items():
             if not isinstance(t, torch.Tensor) or t.dim() != 4 or t.shape[1] != 1:
                 shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
                 raise ValueError(f"{name} must be a tensor of shape (N, 1, H, W), got {shape}")
-        if not output.shape == ir255.shape == vi255.shape:
-            raise ValueError(f"output, ir255 and vi255 must have the same shape, got {tuple(output.shape)}, "
-                             f"{tuple(ir255.shape)} and {tuple(vi255.shape)}")
+        if len({t.shape for t in tensors.values()}) != 1:
+            *names, last = tensors
+            *shapes, end = (str(tuple(t.shape)) for t in tensors.values())
+            raise ValueError(f"{', '.join(names)} and {last} must have the same shape, got {', '.join(shapes)} and "
+                             f"{end}")
+
+    @staticmethod
+    def _check_targets(targets, n: int, h: int, w: int) -> None:
+        shapes = {"vi_relu1_2": (n, 64, h, w), "mix_relu2_2": (n, 128, h // 2, w // 2),
+                  "mix_relu3_3": (n, 256, h // 4, w // 4), "ir_gram4_3": (n, 512, 512)}
+        for name, shape in shapes.items():
+            t = targets.get(name) if isinstance(targets, Mapping) else targets
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ValueError(f"targets[{name!r}] (FusionLoss.source_targets) must be a tensor of shape {shape} "
+                                 f"for sources of shape {(n, 1, h, w)}, got {got}")
+
+    def forward(self, output: torch.Tensor, ir255: torch.Tensor, vi255: torch.Tensor,
+                targets: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Weighted loss terms of the raw network ``output`` (N, 1, H, W) against sources ``ir255``, ``vi255``.
+
+        ``targets``: the sources' part, :meth:`source_targets` of these ``ir255``, ``vi255`` (not recomputed: the
+        caller vouches that they belong to these sources); None computes it.
+        """
+        self._check_shapes(output=output, ir255=ir255, vi255=vi255)
+        if targets is not None:
+            self._check_targets(targets, output.shape[0], *output.shape[2:])
         fused = minmax_255(output)
-        ir255, vi255 = ir255.detach().to(fused.dtype), vi255.detach().to(fused.dtype)
+        vi255 = vi255.detach().to(fused.dtype)
         phi_f = self.vgg(fused)
-        with torch.no_grad():
-            phi_ir, phi_vi = zip(*(f.chunk(2) for f in self.vgg(torch.cat([ir255, vi255]))), strict=True)
+        if targets is None:
+            targets = self.source_targets(ir255, vi255)
+        targets = {k: targets[k].detach().to(fused.dtype) for k in SOURCE_TARGETS}
+        # the same operations as pixel_loss .. deep_loss with the sources' features (middle_loss: its mix is a target)
+        middle = [beta * F.mse_loss(f, targets[k]) for f, k, beta in
+                  ((phi_f[1], "mix_relu2_2", self.beta2), (phi_f[2], "mix_relu3_3", self.beta3))]
         terms = {
             "pixel": self.gamma1 * pixel_loss(fused, vi255),
-            "shallow": self.gamma2 * shallow_loss(phi_f[0], phi_vi[0]),
-            "middle": middle_loss(phi_f[1:3], phi_ir[1:3], phi_vi[1:3], betas=(self.beta2, self.beta3),
-                                  w_ir=self.w_ir, w_vi=self.w_vi),
-            "deep": self.gamma4 * deep_loss(phi_f[3], phi_ir[3]),
+            "shallow": self.gamma2 * shallow_loss(phi_f[0], targets["vi_relu1_2"]),
+            "middle": torch.stack(middle).sum(),
+            "deep": self.gamma4 * F.mse_loss(gram(phi_f[3]), targets["ir_gram4_3"]),
         }
         terms["total"] = terms["pixel"] + terms["shallow"] + terms["middle"] + terms["deep"]
         return terms

@@ -17,7 +17,11 @@ A run writes into ``config.out_dir``:
     and the same log as an uninterrupted run (steps logged after the last checkpoint are dropped and redone);
 ``lrrnet.pt`` + ``lrrnet.json``
     at the end: the LRRNet's own float32 state_dict (load it with ``LRRNet(config).load_state_dict``) and a sidecar
-    with its sha256, the architecture, the training config, the data and the final losses.
+    with its sha256, the architecture, the training config, the data and the final losses;
+``val.csv``, ``best.pt`` + ``best.json``
+    with a validation split (``config.val_fraction``, :mod:`unrolled.validation`): every ``val_every`` steps and
+    after the last, the validation scores (rewritten atomically each time), and the weights of the step with the
+    best ``val_metric`` so far (their sidecar adds that step and its scores). ``val_patience`` stops a run early.
 
 :func:`train` seeds the global torch, numpy and python generators with ``config.seed`` (the initial weights come
 from torch's); the data stream has its own generator.
@@ -39,14 +43,17 @@ from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load
 from .data import CropSampler, PairDataset
 from .lrrnet import LRRNet
 from .train_config import TrainConfig
-from .train_log import TERMS, TrainLog, finite_row, plot_losses
+from .train_log import TERMS, TrainLog, finite_row, plot_losses, write_rows
+from .validation import LossValidator, Selection, combine_validators, split_pairs
 
 __all__ = ["train", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG", "PLOT"]
 
 CHECKPOINT, WEIGHTS, SIDECAR, LOG, PLOT = "checkpoint.pt", "lrrnet.pt", "lrrnet.json", "log.csv", "losses.png"
+VAL_LOG, BEST, BEST_SIDECAR = "val.csv", "best.pt", "best.json"
 _FORMAT, _VERSION = "llrr-train-checkpoint", 1
 # settings a resumed run may change (they do not alter what the remaining steps compute, or only by float rounding)
 _RESUMABLE_CHANGES = {"steps", "checkpoint_every", "out_dir", "threads", "fast", "data"}
+_RESUMABLE_CHANGES |= {"feature_cache_mb"}  # the feature cache: speed only
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,10 @@ class TrainSummary:
     checkpoint: Path
     weights: Path
     sidecar: Path
+    validation: tuple = ()
+    best_step: int | None = None
+    best_value: float | None = None
+    stopped_early: bool = False
 
 
 def _vgg(config: TrainConfig):
@@ -148,20 +159,20 @@ def _sha256(path: Path) -> str:
 
 
 def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[dict], n_pairs: int,
-                  fast: bool) -> None:
+                  fast: bool, *, names: tuple[str, str] = (WEIGHTS, SIDECAR), extra: dict | None = None) -> None:
     state = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
-    atomic_torch_save(state, out / WEIGHTS)
+    atomic_torch_save(state, out / names[0])
     tail = history[-min(len(history), 50):]
     sidecar = {
-        "format": "llrr-lrrnet-weights", "file": WEIGHTS, "sha256": _sha256(out / WEIGHTS),
+        "format": "llrr-lrrnet-weights", "file": names[0], "sha256": _sha256(out / names[0]),
         "architecture": asdict(config.model), "parameters": sum(v.numel() for v in state.values()),
         "steps": history[-1]["step"] if history else 0,
         "data": {"dirs": list(config.data), "pairs": n_pairs},
         "final_loss": {t: float(np.mean([r[t] for r in tail])) for t in TERMS} if tail else None,
         "final_loss_over_steps": len(tail), "train_seconds": float(sum(r["seconds"] for r in history)),
-        "fast": fast, "train_config": config.to_dict(),
+        "fast": fast, "train_config": config.to_dict(), **(extra or {}),
     }
-    atomic_write_text(out / SIDECAR, json.dumps(sidecar, indent=2) + "\n")
+    atomic_write_text(out / names[1], json.dumps(sidecar, indent=2) + "\n")
 
 
 def _set_threads(threads: int):
@@ -180,7 +191,8 @@ def _set_threads(threads: int):
     return restore
 
 
-def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=None) -> TrainSummary:
+def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=None,
+          validators: tuple = ()) -> TrainSummary:
     """Train an LRRNet as ``config`` says (module docstring: what is written where).
 
     Parameters
@@ -188,12 +200,16 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     config : TrainConfig
     resume : path, optional
         A checkpoint (or a run folder holding ``checkpoint.pt``) to continue. Its config must equal ``config`` except
-        for ``steps``, ``checkpoint_every``, ``out_dir``, ``threads``, ``fast`` and ``data`` (the folders may move;
-        the pairs they hold must be the same).
+        for ``steps``, ``checkpoint_every``, ``out_dir``, ``threads``, ``fast``, ``feature_cache_mb`` and ``data``
+        (the folders may move; the pairs they hold must be the same).
     progress : bool
         Show a tqdm bar with every loss term.
     callback : callable, optional
         ``callback(step, row)`` after each step (``row``: the log row, a dict), e.g. to watch a run.
+    validators : sequence of callable
+        With a validation split, ``factory(val_dataset)`` for each, returning a validator (a callable ``v(model) ->
+        dict`` of scores with a ``higher_is_better`` dict, :mod:`unrolled.validation`) whose scores join the
+        validation loss; :func:`llrr.training.train` passes the fusion metrics this way.
 
     Returns
     -------
@@ -209,6 +225,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     """
     from tqdm.auto import tqdm
 
+    from .feature_cache import SourceTargetCache
     from .losses import FusionLoss
 
     if not isinstance(config, TrainConfig):
@@ -221,7 +238,11 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     if holds_run and (ckpt is None or out.resolve() != ckpt["path"].parent.resolve()):
         raise ValueError(f"out_dir {out} already holds a run ({CHECKPOINT} / {LOG}): resume it, delete it, or "
                          "choose another out_dir")
-    dataset = PairDataset(config.data, min_size=config.crop, progress=progress)
+    if validators and config.val_fraction == 0:
+        raise ValueError("validators were given but the config has no validation split (val_fraction = 0)")
+    full = PairDataset(config.data, min_size=config.crop, progress=progress)
+    train_idx, val_idx = split_pairs(full.names(), config.val_fraction)
+    dataset, val_set = full.subset(train_idx), full.subset(val_idx)
     sampler = CropSampler(dataset, crop=config.crop, batch=config.batch, seed=config.seed, sampling=config.sampling)
     if ckpt is not None:
         _check_resumable(ckpt, config, dataset.names())
@@ -234,13 +255,23 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         model = LRRNet(config.model).to(torch.float32)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         loss_fn = FusionLoss(_vgg(config), **asdict(config.loss))
+        # the feature cache: the sources' VGG targets per sample, for batches with keys ("resize")
+        cache = SourceTargetCache(loss_fn, config.feature_cache_mb) if config.feature_cache_mb else None
         forward, fast, fast_reason = _forward(model, config.fast)
         history: list[dict] = []
+        validate, selection, val_history = None, Selection(config.val_metric, config.val_patience), []
+        if len(val_set):
+            validate = combine_validators(
+                LossValidator(val_set, loss_fn, forward, crop=config.crop, batch=config.batch),
+                *(factory(val_set) for factory in validators))
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             _set_rng_state(ckpt["rng"], sampler)
             history = [dict(r) for r in ckpt["history"]]
+            val_history = [dict(r) for r in ckpt.get("val_history", [])]
+            if "selection" in ckpt:
+                selection.load_state_dict(ckpt["selection"])
         start = ckpt["step"] if ckpt is not None else 0
         out.mkdir(parents=True, exist_ok=True)
         title = f"LRRNet training: {', '.join(Path(d).name for d in config.data)}"
@@ -248,20 +279,36 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         def save_checkpoint(step: int) -> None:
             atomic_torch_save({"format": _FORMAT, "version": _VERSION, "step": step, "config": config.to_dict(),
                                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "rng": _rng_state(sampler), "history": history, "pairs": dataset.names()},
+                               "rng": _rng_state(sampler), "history": history, "pairs": dataset.names(),
+                               "val_history": val_history, "selection": selection.state_dict()},
                               out / CHECKPOINT)
             if history:
                 plot_losses(history, out / PLOT, title=title)
 
+        val_info = {"pairs": val_set.names(), "metric": config.val_metric}
+
+        def validation(step: int) -> dict:
+            scores = validate(model)
+            val_history.append({"step": step, **scores})
+            write_rows(out / VAL_LOG, val_history)
+            if selection.update(step, scores, validate.higher_is_better):
+                _save_weights(model, config, out, history, len(dataset), fast, names=(BEST, BEST_SIDECAR),
+                              extra={"validation": {**val_info, "step": step, "scores": scores}})
+            return scores
+
         seconds = []
+        every = config.val_every or config.checkpoint_every or config.steps
+        stopped = validate is not None and selection.should_stop  # a resumed run that had stopped early stays so
         bar = tqdm(total=config.steps, initial=min(start, config.steps), desc="training", unit="step",
                    disable=not progress, dynamic_ncols=True)
         with TrainLog(out / LOG, history) as log, bar:
             model.train()
-            for step in range(start + 1, config.steps + 1):
+            for step in range(start + 1, (start if stopped else config.steps) + 1):
                 t0 = time.perf_counter()
                 batch = sampler.next_batch()
-                terms = loss_fn(forward(model, batch.ir01, batch.vi01), batch.ir255, batch.vi255)
+                cached = cache is not None and batch.keys is not None
+                targets = cache.targets(batch.keys, batch.ir255, batch.vi255) if cached else None
+                terms = loss_fn(forward(model, batch.ir01, batch.vi01), batch.ir255, batch.vi255, targets=targets)
                 row = {"step": step, **{t: float(terms[t].detach()) for t in TERMS}}
                 if not finite_row(row):
                     raise FloatingPointError(f"step {step}: the loss is not finite ({row}); {out / CHECKPOINT} "
@@ -274,19 +321,30 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
                 history.append(row)
                 log.append(row)
                 bar.set_postfix({t: f"{row[t]:.4g}" for t in TERMS}, refresh=False)
+                if validate is not None and (step % every == 0 or step == config.steps):
+                    scores = validation(step)
+                    bar.set_postfix({"total": f"{row['total']:.4g}",
+                                     config.val_metric: f"{scores.get(config.val_metric, float('nan')):.4g}",
+                                     "best": f"{selection.best:.4g}@{selection.best_step}"}, refresh=False)
+                    stopped = selection.should_stop
                 bar.update(1)
                 if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
                     save_checkpoint(step)
                 if callback is not None:
                     callback(step, dict(row))
-        last = max(start, config.steps)
+                if stopped:
+                    break
+        last = history[-1]["step"] if stopped else max(start, config.steps)
         save_checkpoint(last)
-        _save_weights(model, config, out, history, len(dataset), fast)
+        extra = {"validation": {**val_info, "best_step": selection.best_step, "best": selection.best,
+                                "last": val_history[-1] if val_history else None}} if validate else None
+        _save_weights(model, config, out, history, len(dataset), fast, extra=extra)
     finally:
         restore_threads()
     return TrainSummary(
         steps=last, start_step=start, first=history[0] if history else {}, final=history[-1] if history else {},
         mean_step_seconds=float(np.mean(seconds)) if seconds else float("nan"), fast=fast, fast_reason=fast_reason,
         out_dir=out, log=out / LOG, plot=out / PLOT, checkpoint=out / CHECKPOINT, weights=out / WEIGHTS,
-        sidecar=out / SIDECAR)
+        sidecar=out / SIDECAR, validation=tuple(val_history), best_step=selection.best_step,
+        best_value=selection.best, stopped_early=stopped)
 

@@ -23,6 +23,7 @@ from .lrrnet import LRRNetConfig
 __all__ = ["TrainConfig", "LossWeights", "VGG_CONVENTIONS"]
 
 VGG_CONVENTIONS = ("caffe-grey255", "torchvision")
+VAL_PROFILES = ("paper", "standard")  # the metric profiles of llrr.metrics (not imported here: llrr is above us)
 _PATH_KEYS = ("out_dir", "vgg_weights")
 _VGG_SPECIAL = ("default", "random")
 
@@ -86,11 +87,28 @@ class TrainConfig:
         Use the fast training path (:mod:`unrolled.fast_train`) where it supports the model; else eager torch.
     threads : int
         torch and numba threads; 0 leaves their defaults.
+    feature_cache_mb : int
+        Memory (MiB) for caching the sources' VGG-16 targets of the loss per sample, with ``sampling = "resize"``
+        (:class:`~unrolled.feature_cache.SourceTargetCache`: 8 MiB a sample at 128 x 128, least recently used dropped
+        first); 0: none. Speed only: the loss is the same.
     vgg_weights : str
         VGG-16 file for the loss; "default": :data:`unrolled.losses.DEFAULT_VGG_WEIGHTS` (the Caffe weights in
         ../shared/weights); "random": random weights seeded by ``seed`` (smoke tests only: the loss is meaningless).
     vgg_convention : {"caffe-grey255", "torchvision"}
         Input convention of those weights (:func:`unrolled.losses.vgg16_features`).
+    val_fraction : float
+        Share of the training pairs held out for validation (:func:`unrolled.validation.split_pairs`: chosen by the
+        sha256 of their names, the same for every run on the same data); 0: no validation.
+    val_every : int
+        Validate every this many steps (and after the last); 0: at every checkpoint.
+    val_metric : str
+        The validation score that selects ``best.pt``: ``val_total`` (the Eq. 10 loss of the validation pairs, each
+        resized to the crop, no flips) or ``val_<term>``, or with ``llrr train`` a metric of ``val_profile``
+        (``"VIF"``, ``"En"``, ...; its direction comes from the metric registry).
+    val_patience : int
+        Stop after this many validations without improving ``val_metric`` (early stopping); 0: never.
+    val_profile : {"paper", "standard"}
+        Metric profile that ``llrr train`` scores the validation pairs with (fused as ``llrr fuse`` does).
     loss : LossWeights
     model : LRRNetConfig
         The architecture (``blocks`` and ``extractor`` for the ablations of Section 5.2).
@@ -119,8 +137,14 @@ class TrainConfig:
     checkpoint_every: int = 100
     fast: bool = True
     threads: int = 0
+    feature_cache_mb: int = 2048
     vgg_weights: str = "default"
     vgg_convention: str = "caffe-grey255"
+    val_fraction: float = 0.0
+    val_every: int = 0
+    val_metric: str = "val_total"
+    val_patience: int = 0
+    val_profile: str = "paper"
     loss: LossWeights = field(default_factory=LossWeights)
     model: LRRNetConfig = field(default_factory=LRRNetConfig)
 
@@ -140,8 +164,17 @@ class TrainConfig:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         for name in ("batch", "steps"):
             _check_int(name, getattr(self, name), 1)
-        for name in ("seed", "checkpoint_every", "threads"):
+        for name in ("seed", "checkpoint_every", "threads", "val_every", "val_patience"):
             _check_int(name, getattr(self, name), 0)
+        fraction = self.val_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+            raise ValueError(f"val_fraction must be a number in [0, 1), got {fraction!r}")
+        object.__setattr__(self, "val_fraction", float(fraction))
+        if not isinstance(self.val_metric, str) or not self.val_metric:
+            raise ValueError(f"val_metric must be the name of a validation score, got {self.val_metric!r}")
+        if self.val_profile not in VAL_PROFILES:
+            raise ValueError(f"val_profile must be one of {VAL_PROFILES}, got {self.val_profile!r}")
+        _check_int("feature_cache_mb", self.feature_cache_mb, 0)  # the feature cache (issue 14)
         object.__setattr__(self, "lr", _check_float("lr", self.lr, positive=True))
         object.__setattr__(self, "weight_decay", _check_float("weight_decay", self.weight_decay))
         if not isinstance(self.fast, bool):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._atomic import atomic_target
 
-__all__ = ["TERMS", "LOG_COLUMNS", "TrainLog", "read_log", "plot_losses", "finite_row"]
+__all__ = ["TERMS", "LOG_COLUMNS", "TrainLog", "read_log", "plot_losses", "finite_row", "write_rows"]
 
 TERMS = ("pixel", "shallow", "middle", "deep", "total")
 LOG_COLUMNS = ("step",) + TERMS + ("seconds",)
@@ -53,6 +53,17 @@ class TrainLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_rows(path, rows: Sequence[dict]) -> Path:
+    """Write ``rows`` (dicts with the same keys, ``step`` first) as a CSV file, atomically (e.g. ``val.csv``)."""
+    columns = list(rows[0]) if rows else ["step"]
+    with atomic_target(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            fh.write(",".join(columns) + "\n")
+            for row in rows:
+                fh.write(",".join(_cell(row[c]) for c in columns) + "\n")
+    return Path(path)
 
 
 def read_log(path) -> list[dict]:

@@ -1,0 +1,85 @@
+"""Training with validation metrics: the fusion metrics of :mod:`llrr.metrics` as a validator for
+:func:`unrolled.train.train` (which cannot import :mod:`llrr`), and :func:`train`, which wires it in.
+
+:class:`MetricValidator` fuses every validation pair at its native size exactly as ``llrr fuse`` does with the
+method "lrrnet" (each input min-max scaled, the output min-max scaled and rounded to 8 bits: the images that
+``llrr evaluate`` and docs/results.md score) and returns the mean of each metric of a profile over the pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .metrics import PROFILES, compute, list_metrics
+
+__all__ = ["MetricValidator", "train"]
+
+
+def _uint8(a: np.ndarray) -> np.ndarray:
+    """A raw grey training image (uint8, or float on [0, 255]) as uint8."""
+    return a if a.dtype == np.uint8 else np.clip(np.round(a), 0, 255).astype(np.uint8)
+
+
+class MetricValidator:
+    """Mean fusion metrics of a model over validation pairs (a validator for :func:`unrolled.train.train`).
+
+    Parameters
+    ----------
+    pairs : sequence of (ir, vi)
+        Raw grey images on [0, 255] (uint8 or float), e.g. ``PairDataset.images`` of the validation split.
+    profile : {"paper", "standard"}
+    metrics : iterable of str, optional
+        A subset of the profile's metrics (default: all of them).
+
+    Attributes
+    ----------
+    higher_is_better : dict
+        Direction of each metric (from the metric registry).
+
+    Examples
+    --------
+    >>> from unrolled import LRRNet
+    >>> rng = np.random.default_rng(0)
+    >>> pair = (rng.integers(0, 256, (32, 40), dtype=np.uint8), rng.integers(0, 256, (32, 40), dtype=np.uint8))
+    >>> scores = MetricValidator([pair], metrics=["En", "SD"])(LRRNet(n=4, blocks=1))
+    >>> sorted(scores)
+    ['En', 'SD']
+    """
+
+    def __init__(self, pairs: Sequence, *, profile: str = "paper", metrics: Iterable[str] | None = None):
+        names = list_metrics(profile) if metrics is None else list(metrics)
+        unknown = [m for m in names if m not in PROFILES[profile]]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown} for profile {profile!r}; available: "
+                             f"{list_metrics(profile)}")
+        if len(pairs) == 0:
+            raise ValueError("the validation split holds no pairs")
+        self.pairs = [(_uint8(np.asarray(a)), _uint8(np.asarray(b))) for a, b in pairs]
+        self.profile, self.metrics = profile, tuple(names)
+        self.higher_is_better = {m: PROFILES[profile][m].higher_is_better for m in names}
+
+    def fuse(self, model, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
+        """The uint8 image ``llrr fuse`` writes for this pair and model."""
+        from unrolled import fuse_images
+
+        fused = fuse_images(model, ir / 255.0, vi / 255.0, normalization="minmax")
+        return np.round(np.clip(fused, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    def __call__(self, model) -> dict[str, float]:
+        rows = [compute(self.fuse(model, ir, vi), ir, vi, profile=self.profile, metrics=self.metrics)
+                for ir, vi in self.pairs]
+        return {m: float(np.mean([r[m] for r in rows])) for m in self.metrics}
+
+
+def train(config, *, resume=None, progress: bool = True, callback=None):
+    """:func:`unrolled.train.train` with the fusion metrics of ``config.val_profile`` on the validation split
+    (``config.val_fraction``) beside the validation loss; without a validation split, the same as it."""
+    from unrolled.train import train as train_unrolled
+
+    def metrics(dataset):
+        return MetricValidator(dataset.images, profile=config.val_profile)
+
+    return train_unrolled(config, resume=resume, progress=progress, callback=callback,
+                          validators=(metrics,) if config.val_fraction > 0 else ())

@@ -1,0 +1,174 @@
+"""Validation during training (unrolled.validation): the held-out split, the scores, best-model selection, early
+stopping and resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import DEMO_DIR
+from unrolled.data import PairDataset, read_grey
+from unrolled.losses import FusionLoss, vgg16_features
+from unrolled.lrrnet import LRRNet
+from unrolled.train import _eager_forward, load_checkpoint, train
+from unrolled.train_log import read_log
+from unrolled.validation import LossValidator, Selection, split_pairs
+
+from .test_train import tiny
+
+
+def demo_ir() -> np.ndarray:
+    return read_grey(DEMO_DIR / "demo_ir.png")  # uint8 on [0, 255], as training reads it
+
+
+def demo_vi() -> np.ndarray:
+    return read_grey(DEMO_DIR / "demo_vi.png")
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory) -> Path:
+    """Six real pairs: 64 x 80 windows of the bundled demo pair at different places (ir/ and vi/ layout)."""
+    root = tmp_path_factory.mktemp("pairs")
+    ir, vi = demo_ir(), demo_vi()
+    for sub in ("ir", "vi"):
+        (root / sub).mkdir()
+    for k in range(6):
+        y, x = 20 * k, 25 * k
+        Image.fromarray(ir[y : y + 64, x : x + 80]).save(root / "ir" / f"p{k}.png")
+        Image.fromarray(vi[y : y + 64, x : x + 80]).save(root / "vi" / f"p{k}.png")
+    return root
+
+
+def test_the_split_is_disjoint_sized_and_depends_on_names_only():
+    names = [f"img{k:03d}" for k in range(50)]
+    train_idx, val_idx = split_pairs(names, 0.1)
+    assert len(val_idx) == 5 and sorted(train_idx + val_idx) == list(range(50))
+    held = {names[i] for i in val_idx}
+    shuffled = list(np.random.default_rng(3).permutation(names))
+    assert {shuffled[i] for i in split_pairs(shuffled, 0.1)[1]} == held  # the same pairs in any order
+    assert {names[i] for i in split_pairs(names + ["other"], 0.1)[1]} <= held | {"other"}
+    assert split_pairs(names, 0.0) == (list(range(50)), [])
+    assert len(split_pairs(names[:3], 0.01)[1]) == 1  # a split asked for holds at least one pair
+    assert len(split_pairs(names[:3], 0.9)[1]) == 2  # and leaves at least one to train on
+    assert len(set(split_pairs(["a", "a", "b", "c"], 0.5)[1])) == 2  # repeated names are told apart
+    with pytest.raises(ValueError, match="fraction must be a number in"):
+        split_pairs(names, 1.0)
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        split_pairs(["one"], 0.5)
+
+
+def test_selection_keeps_the_best_in_the_metric_direction_and_restores_its_state():
+    s = Selection("Nabf", patience=3)
+    lower = {"Nabf": False}
+    assert s.update(1, {"Nabf": 0.2}, lower) and not s.update(2, {"Nabf": 0.3}, lower)
+    assert not s.update(3, {"Nabf": float("nan")}, lower)  # a NaN score never wins
+    assert s.update(4, {"Nabf": 0.1}, lower) and (s.best, s.best_step, s.stale) == (0.1, 4, 0)
+    t = Selection("Nabf", patience=3)
+    t.load_state_dict(s.state_dict())
+    assert t.state_dict() == s.state_dict()
+    for step in (5, 6, 7):
+        t.update(step, {"Nabf": 0.5}, lower)
+    assert t.should_stop and not Selection("Nabf").should_stop
+    with pytest.raises(ValueError, match="'VIF' is not a validation score"):
+        Selection("VIF").update(1, {"Nabf": 0.1}, lower)
+    with pytest.raises(ValueError, match="selects on 'VIF'"):
+        Selection("VIF").load_state_dict(s.state_dict())
+
+
+def test_the_loss_validator_is_the_eq10_loss_of_the_resized_pairs():
+    torch.manual_seed(0)
+    net = LRRNet(n=4, blocks=1)
+    images = [(demo_ir()[:60, :70], demo_vi()[:60, :70]), (demo_ir()[40:100, 10:90], demo_vi()[40:100, 10:90])]
+    loss = FusionLoss(vgg16_features(None, seed=0))
+    scores = LossValidator(PairDataset.from_arrays(images), loss, _eager_forward, crop=32, batch=1)(net)
+    from unrolled.data import minmax01, resize_bilinear
+
+    want = []
+    for ir, vi in images:
+        a, b = (resize_bilinear(x, 32)[None, None] for x in (ir, vi))
+        with torch.no_grad():
+            fused = net(torch.from_numpy(minmax01(a)), torch.from_numpy(minmax01(b)))
+            want.append(float(loss(fused, torch.from_numpy(a), torch.from_numpy(b))["total"]))
+    # batch 1 against a per-pair recomputation of the same float32 ops: equal up to float32 summation order
+    assert scores["val_total"] == pytest.approx(np.mean(want), rel=1e-5)
+    assert set(scores) == {"val_pixel", "val_shallow", "val_middle", "val_deep", "val_total"}
+
+
+def test_a_run_validates_keeps_the_best_and_trains_on_the_other_pairs(tmp_path, pairs_dir):
+    config = tiny(tmp_path / "run", data=(str(pairs_dir),), sampling="resize", crop=32, steps=6, val_fraction=0.34,
+                  val_every=2)
+    summary = train(config, progress=False)
+    rows = read_log(tmp_path / "run" / "val.csv")
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    best = min(rows, key=lambda r: r["val_total"])
+    assert summary.best_step == best["step"] and summary.best_value == best["val_total"]
+    info = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert info["validation"]["step"] == best["step"] and len(info["validation"]["pairs"]) == 2
+    val_names = set(info["validation"]["pairs"])
+    assert val_names.isdisjoint(load_checkpoint(summary.checkpoint)["pairs"])  # never trained on
+    assert len(load_checkpoint(summary.checkpoint)["pairs"]) == 4
+    # best.pt holds the weights that scored best: re-scored now, it gives the logged value
+    net = LRRNet(config.model)
+    net.load_state_dict(torch.load(tmp_path / "run" / "best.pt", weights_only=True))
+    full = PairDataset([pairs_dir])
+    val = full.subset([i for i, name in enumerate(full.names()) if name in val_names])
+    again = LossValidator(val, FusionLoss(vgg16_features(None, seed=config.seed)), _eager_forward, crop=32,
+                          batch=config.batch)(net)
+    # the training run scored on the fast path, this on the eager modules: equal to float32 rounding
+    assert again["val_total"] == pytest.approx(best["val_total"], rel=1e-4)
+    final = json.loads((tmp_path / "run" / "lrrnet.json").read_text())["validation"]
+    assert final["best_step"] == best["step"] and final["last"]["step"] == 6
+
+
+def test_a_run_extended_with_resume_validates_as_an_uninterrupted_one(tmp_path, pairs_dir):
+    config = tiny(tmp_path / "whole", data=(str(pairs_dir),), sampling="resize", crop=32, steps=6,
+                  val_fraction=0.34, val_every=2, checkpoint_every=2)
+    train(config, progress=False)
+    part = replace(config, out_dir=str(tmp_path / "part"), steps=4)
+    train(part, progress=False)
+    train(replace(part, steps=6), resume=tmp_path / "part", progress=False)
+    for name in ("val.csv", "best.json"):
+        a, b = ((tmp_path / d / name).read_text() for d in ("whole", "part"))
+        if name == "best.json":
+            a, b = (json.loads(x)["validation"] for x in (a, b))
+        assert a == b, name
+    a, b = (torch.load(tmp_path / d / "best.pt", weights_only=True) for d in ("whole", "part"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class _ParameterCount:
+    """A validator whose score never changes while training: the model's number of parameters."""
+
+    higher_is_better = {"parameters": True}
+
+    def __call__(self, model) -> dict[str, float]:
+        return {"parameters": float(sum(p.numel() for p in model.parameters()))}
+
+
+def test_early_stopping_ends_a_run_and_a_resumed_run_stays_stopped(tmp_path, pairs_dir):
+    config = tiny(tmp_path / "run", data=(str(pairs_dir),), sampling="resize", crop=32, steps=20, val_fraction=0.34,
+                  val_every=2, val_metric="parameters", val_patience=2)
+    summary = train(config, progress=False, validators=(lambda ds: _ParameterCount(),))
+    # the first validation (step 2) sets the best, steps 4 and 6 do not improve it: stop after step 6
+    assert summary.stopped_early and summary.steps == 6 and summary.best_step == 2
+    assert [r["step"] for r in read_log(summary.log)] == list(range(1, 7))
+    again = train(config, resume=tmp_path / "run", progress=False, validators=(lambda ds: _ParameterCount(),))
+    assert again.stopped_early and again.steps == 6 and len(read_log(again.log)) == 6
+
+
+def test_validation_settings_are_checked(tmp_path, pairs_dir):
+    with pytest.raises(ValueError, match="val_fraction must be a number in"):
+        tiny(tmp_path, val_fraction=1.5)
+    with pytest.raises(ValueError, match="val_profile must be one of"):
+        tiny(tmp_path, val_profile="vifb")
+    with pytest.raises(ValueError, match="no validation split"):
+        train(tiny(tmp_path / "a"), progress=False, validators=(lambda ds: _ParameterCount(),))
+    config = tiny(tmp_path / "b", data=(str(pairs_dir),), crop=32, val_fraction=0.34, val_metric="VIF")
+    with pytest.raises(ValueError, match="'VIF' is not a validation score"):
+        train(config, progress=False)
