@@ -22,6 +22,9 @@ A run writes into ``config.out_dir``:
     with a validation split (``config.val_fraction``, :mod:`unrolled.validation`): every ``val_every`` steps and
     after the last, the validation scores (rewritten atomically each time), and the weights of the step with the
     best ``val_metric`` so far (their sidecar adds that step and its scores). ``val_patience`` stops a run early.
+``validated/step_NNNNNN.pt``
+    the weights (float32 state_dict, 200 KB for the released architecture) at every validation, so that a checkpoint
+    can be selected afterwards by any rule on ``val.csv``.
 
 :func:`train` seeds the global torch, numpy and python generators with ``config.seed`` (the initial weights come
 from torch's); the data stream has its own generator.
@@ -49,7 +52,7 @@ from .validation import LossValidator, Selection, combine_validators, split_pair
 __all__ = ["train", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG", "PLOT"]
 
 CHECKPOINT, WEIGHTS, SIDECAR, LOG, PLOT = "checkpoint.pt", "lrrnet.pt", "lrrnet.json", "log.csv", "losses.png"
-VAL_LOG, BEST, BEST_SIDECAR = "val.csv", "best.pt", "best.json"
+VAL_LOG, BEST, BEST_SIDECAR, VALIDATED = "val.csv", "best.pt", "best.json", "validated"
 _FORMAT, _VERSION = "llrr-train-checkpoint", 1
 # settings a resumed run may change (they do not alter what the remaining steps compute, or only by float rounding)
 _RESUMABLE_CHANGES = {"steps", "checkpoint_every", "out_dir", "threads", "fast", "data"}
@@ -290,6 +293,8 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         def validation(step: int) -> dict:
             scores = validate(model)
             val_history.append({"step": step, **scores})
+            atomic_torch_save({k: v.detach().to(torch.float32).clone() for k, v in model.state_dict().items()},
+                              out / VALIDATED / f"step_{step:06d}.pt")  # any rule can select from val.csv later
             write_rows(out / VAL_LOG, val_history)
             if selection.update(step, scores, validate.higher_is_better):
                 _save_weights(model, config, out, history, len(dataset), fast, names=(BEST, BEST_SIDECAR),

@@ -122,6 +122,10 @@ def test_a_run_validates_keeps_the_best_and_trains_on_the_other_pairs(tmp_path, 
                           batch=config.batch)(net)
     # the training run scored on the fast path, this on the eager modules: equal to float32 rounding
     assert again["val_total"] == pytest.approx(best["val_total"], rel=1e-4)
+    kept = torch.load(tmp_path / "run" / "validated" / f"step_{best['step']:06d}.pt", weights_only=True)
+    assert sorted(p.name for p in (tmp_path / "run" / "validated").iterdir()) == [
+        f"step_{k:06d}.pt" for k in (2, 4, 6)]
+    assert all(torch.equal(kept[k], v) for k, v in net.state_dict().items())  # every validated step's weights
     final = json.loads((tmp_path / "run" / "lrrnet.json").read_text())["validation"]
     assert final["best_step"] == best["step"] and final["last"]["step"] == 6
 
