@@ -1,0 +1,165 @@
+"""The recipe study of LRRNet training: pick each run's checkpoint on validation scores only, then score it on the
+test sets (``python -m llrr.study RUN_CONFIG.toml ... --out FILE.md``).
+
+A run is a training config with a validation split (``configs/study/*.toml``); its ``val.csv`` and
+``validated/step_NNNNNN.pt`` (:mod:`unrolled.train`) hold the scores and weights of every validated step. A selection
+rule picks one step from ``val.csv`` alone (:func:`select_step`):
+
+* ``"metric:NAME"``: the best value of one score (direction from the metric registry; ``val_*`` losses: lower);
+* ``"goal"``: the step meeting the most of the goal's criteria against the released checkpoint on the same
+  validation pairs (En, SD, MI, VIF at least its values, Nabf at most its value + 0.02), ties broken by VIF.
+
+Only then is the chosen checkpoint scored on the test sets, tno21 (grey) and vifb (colour visible images, fused on
+their luminance as ``llrr fuse`` does, scored on the luminance), paper profile. Nothing on a test set feeds back into
+a choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["GOAL_HIGHER", "NABF_SLACK", "select_step", "score_folder", "reference_validation", "study", "main"]
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
+OFFICIAL = SHARED / "weights" / "lrrnet_official_tno_block4.model"
+TEST_SETS = {"tno21": SHARED / "data" / "tno21", "vifb": SHARED / "data" / "vifb"}
+GOAL_HIGHER = ("En", "SD", "MI", "VIF")
+NABF_SLACK = 0.02
+PAPER = ("En", "SD", "MI", "SSIM", "VIF", "Nabf")
+
+
+def goal_met(scores: dict[str, float], reference: dict[str, float]) -> dict[str, bool]:
+    """Each criterion of the goal: En, SD, MI, VIF at least the reference's, Nabf at most its value + 0.02."""
+    met = {m: scores[m] >= reference[m] for m in GOAL_HIGHER}
+    met["Nabf"] = scores["Nabf"] <= reference["Nabf"] + NABF_SLACK
+    return met
+
+
+def select_step(rows: list[dict], rule: str, reference: dict[str, float] | None = None) -> dict:
+    """The row of ``val.csv`` that ``rule`` picks (module docstring); ties go to the earlier step.
+
+    Examples
+    --------
+    >>> rows = [{"step": 100, "VIF": 0.5, "Nabf": 0.2}, {"step": 200, "VIF": 0.6, "Nabf": 0.3}]
+    >>> select_step(rows, "metric:VIF")["step"], select_step(rows, "metric:Nabf")["step"]
+    (200, 100)
+    """
+    from .metrics import PROFILES
+
+    if not rows:
+        raise ValueError("the run has no validation rows (val.csv is empty): train it with val_fraction > 0")
+    if rule == "goal":
+        if reference is None:
+            raise ValueError("the rule 'goal' needs the released checkpoint's validation scores (reference=)")
+        return max(rows, key=lambda r: (sum(goal_met(r, reference).values()), r["VIF"], -r["step"]))
+    if not rule.startswith("metric:"):
+        raise ValueError(f"rule must be 'goal' or 'metric:NAME', got {rule!r}")
+    name = rule.split(":", 1)[1]
+    if name not in rows[0]:
+        raise ValueError(f"{name!r} is not a column of val.csv; columns: {sorted(rows[0])}")
+    metric = PROFILES["standard"].get(name) or PROFILES["paper"].get(name)
+    higher = metric.higher_is_better if metric is not None and not name.startswith("val_") else False
+    sign = 1.0 if higher else -1.0
+    return max(rows, key=lambda r: (sign * r[name], -r["step"]))
+
+
+def _pairs(folder: Path) -> list[tuple[str, Path, Path]]:
+    from unrolled.data import find_pairs
+
+    return [(p.name, p.ir, p.vi) for p in find_pairs(folder)]
+
+
+def score_folder(weights, folder: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
+    """Per-pair paper-profile scores of ``llrr.fuse(ir, vi, method="lrrnet", weights=weights)`` on a test folder."""
+    from tqdm.auto import tqdm
+
+    from .fuse import fuse
+    from .io import read_image
+    from .metrics import compute
+
+    out = {}
+    for name, ir_path, vi_path in tqdm(_pairs(folder), desc=f"scoring {folder.name}", disable=not progress):
+        ir, vi = read_image(ir_path), read_image(vi_path)
+        out[name] = compute(fuse(ir, vi, method="lrrnet", weights=weights), ir, vi, profile="paper")
+    return out
+
+
+def means(per_pair: dict[str, dict[str, float]]) -> dict[str, float]:
+    return {m: float(np.mean([s[m] for s in per_pair.values()])) for m in PAPER}
+
+
+def reference_validation(config) -> dict[str, float]:
+    """The released checkpoint's paper-profile means on ``config``'s validation split (fused as in training)."""
+    from unrolled.data import PairDataset
+    from unrolled.validation import split_pairs
+    from unrolled.weights import load_official_checkpoint
+
+    from .training import MetricValidator
+
+    data = PairDataset(config.data, min_size=config.crop)
+    _, val = split_pairs(data.names(), config.val_fraction)
+    return MetricValidator(data.subset(val).images, profile="paper")(load_official_checkpoint(OFFICIAL))
+
+
+def study(configs: list[Path], rule: str, *, progress: bool = True) -> dict:
+    """Selected step, validation scores and test-set means of each run, and the released checkpoint's."""
+    from unrolled.train import VAL_LOG, VALIDATED
+    from unrolled.train_config import TrainConfig
+    from unrolled.train_log import read_log
+
+    runs, reference = {}, None
+    for path in configs:
+        config = TrainConfig.from_toml(path)
+        out = Path(config.out_dir)
+        if not (out / VAL_LOG).is_file():
+            raise FileNotFoundError(f"{out / VAL_LOG} not found: run `llrr train --config {path}` first")
+        if reference is None:
+            reference = reference_validation(config)
+        rows = read_log(out / VAL_LOG)
+        row = select_step(rows, rule, reference)
+        weights = out / VALIDATED / f"step_{row['step']:06d}.pt"
+        tests = {k: means(score_folder(weights, d, progress=progress)) for k, d in TEST_SETS.items()}
+        runs[Path(path).stem] = {"config": str(path), "steps": rows[-1]["step"], "row": row, "tests": tests}
+    released = {k: means(score_folder(OFFICIAL, d, progress=progress)) for k, d in TEST_SETS.items()}
+    return {"rule": rule, "runs": runs, "released": {"validation": reference, "tests": released}}
+
+
+def render(res: dict) -> str:
+    """A Markdown table: each run's selected step and its paper-profile means on validation, tno21 and vifb."""
+    head = ["run", "steps", "selected step"] + [f"{s} {m}" for s in ("val", "tno21", "vifb") for m in
+                                                   ("En", "SD", "MI", "VIF", "Nabf")]
+    lines = [f"Selection rule: `{res['rule']}` on validation scores only (`python -m llrr.study`).", "",
+             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    ref = res["released"]
+    for name, r in [*res["runs"].items(), ("released checkpoint", None)]:
+        scores = [r["row"] if r else ref["validation"], *(r["tests"] if r else ref["tests"]).values()]
+        cells = [f"{s[m]:.4g}" for s in scores for m in ("En", "SD", "MI", "VIF", "Nabf")]
+        lines.append("| " + " | ".join([name, str(r["steps"]) if r else "", str(r["row"]["step"]) if r else ""]
+                                       + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    from .io import atomic_path
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("configs", nargs="+", type=Path, help="study run configs (configs/study/*.toml), already run")
+    ap.add_argument("--rule", default="goal", help="selection rule: goal or metric:NAME (default: %(default)s)")
+    ap.add_argument("--out", type=Path, help="write the Markdown table here (default: print it)")
+    args = ap.parse_args(argv)
+    text = render(study(args.configs, args.rule))
+    if args.out is None:
+        print(text)
+        return
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

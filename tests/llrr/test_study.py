@@ -1,0 +1,59 @@
+"""llrr.study: selection rules on validation rows, and scoring a checkpoint on a folder of pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import llrr
+from llrr.metrics import compute
+from llrr.study import goal_met, means, score_folder, select_step
+from tests.conftest import DEMO_DIR
+from unrolled.data import read_grey
+from unrolled.lrrnet import LRRNet
+
+REF = {"En": 6.8, "SD": 80.0, "MI": 13.6, "SSIM": 0.7, "VIF": 0.7, "Nabf": 0.15}
+
+
+def _row(step, **changes):
+    return {"step": step, **REF, **changes}
+
+
+def test_goal_criteria_and_the_goal_rule():
+    assert all(goal_met(REF, REF).values())
+    assert goal_met(_row(1, Nabf=0.169), REF)["Nabf"] and not goal_met(_row(1, Nabf=0.171), REF)["Nabf"]
+    rows = [_row(100, En=6.0, VIF=0.9),  # 4 of 5 criteria
+            _row(200, VIF=0.71, Nabf=0.2),  # 4 of 5
+            _row(300, VIF=0.70),  # all 5
+            _row(400, VIF=0.70)]  # all 5, later: the tie goes to the earlier step
+    assert select_step(rows, "goal", REF)["step"] == 300
+    assert select_step(rows[:2], "goal", REF)["step"] == 100  # equal counts: the higher VIF
+    assert select_step(rows, "metric:VIF")["step"] == 100
+    assert select_step([{"step": 1, "val_total": 5.0}, {"step": 2, "val_total": 4.0}], "metric:val_total")["step"] == 2
+    with pytest.raises(ValueError, match="needs the released checkpoint"):
+        select_step(rows, "goal")
+    with pytest.raises(ValueError, match="not a column"):
+        select_step(rows, "metric:Qabf")
+    with pytest.raises(ValueError, match="rule must be"):
+        select_step(rows, "best")
+    with pytest.raises(ValueError, match="no validation rows"):
+        select_step([], "metric:VIF")
+
+
+def test_scoring_a_folder_is_llrr_fuse_then_the_paper_metrics(tmp_path):
+    ir, vi = read_grey(DEMO_DIR / "demo_ir.png"), read_grey(DEMO_DIR / "demo_vi.png")
+    for sub in ("ir", "vi"):
+        (tmp_path / sub).mkdir()
+    crops = {"a": np.s_[:90, :120], "b": np.s_[30:120, 40:160]}
+    for name, s in crops.items():
+        Image.fromarray(ir[s]).save(tmp_path / "ir" / f"{name}.png")
+        Image.fromarray(vi[s]).save(tmp_path / "vi" / f"{name}.png")
+    torch.manual_seed(2)
+    torch.save(LRRNet().state_dict(), tmp_path / "w.pt")
+    got = score_folder(tmp_path / "w.pt", tmp_path, progress=False)
+    for name, s in crops.items():
+        fused = llrr.fuse(ir[s], vi[s], method="lrrnet", weights=tmp_path / "w.pt")
+        assert got[name] == compute(fused, ir[s], vi[s], profile="paper")
+    assert means(got)["En"] == pytest.approx((got["a"]["En"] + got["b"]["En"]) / 2, rel=1e-15)
