@@ -1,9 +1,10 @@
 """LRRNet (Fig. 3): two LLRR branches, a decoder of four convolutions and two fusion convolutions.
 
-Each branch codes its source image (infrared or visible) into n low-rank and n sparse coefficient maps with the LLRR
-iteration of Eq. 8 unrolled T times; the decoder turns each group of maps into an image, fuses the two low-rank images
-and the two sparse images ("cat": concatenation then a convolution; "add": sum then a convolution), and returns
-``I_f = L_f + S_f``. The defaults (n = 128, 3x3 kernels, T = 4, "cat") are the released model: 49,204 parameters.
+Each branch codes its source image (infrared or visible) into n low-rank and n sparse coefficient maps (``n_sparse``
+may differ) with the LLRR iteration of Eq. 8 unrolled T times; the decoder turns each group of maps into an image,
+fuses the two low-rank images and the two sparse images ("cat": concatenation then a convolution; "add": sum then a
+convolution), and returns ``I_f = L_f + S_f``. The defaults (n = 128, 3x3 kernels, T = 4, "cat") are the released
+model: 49,204 parameters.
 
 Where the paper and the authors' released code differ, this module follows the code (the released weights and outputs
 depend on it): the thresholds ``theta`` (2n of them) and the scalar ``lam3`` are shared by Z_0 and every block of a
@@ -33,7 +34,12 @@ FUSIONS = ("cat", "add")
 
 @dataclass(frozen=True)
 class LRRNetConfig:
-    """Architecture of :class:`LRRNet` (defaults: the paper's and the released model's)."""
+    """Architecture of :class:`LRRNet` (defaults: the paper's and the released model's).
+
+    ``n`` is the number of low-rank maps per branch, ``n_sparse`` that of sparse maps: None (the default) means n,
+    and is stored as n (so ``LRRNetConfig(n=8) == LRRNetConfig(n=8, n_sparse=8)`` and a written config always holds
+    an integer). Only the "llrr" extractor allows ``n_sparse != n``.
+    """
 
     n: int = 128
     kernel_size: int = 3
@@ -41,12 +47,18 @@ class LRRNetConfig:
     channels: int = 1
     fusion: str = "cat"
     extractor: str = "llrr"
+    n_sparse: int | None = None
 
     def __post_init__(self):
-        for name in ("n", "kernel_size", "blocks", "channels"):
+        if self.n_sparse is None:
+            object.__setattr__(self, "n_sparse", self.n)
+        for name in ("n", "kernel_size", "blocks", "channels", "n_sparse"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.n_sparse != self.n and self.extractor != "llrr":
+            raise ValueError(f"n_sparse ({self.n_sparse}) != n ({self.n}) needs the 'llrr' extractor, got "
+                             f"extractor={self.extractor!r}")
         if self.kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
         if self.fusion not in FUSIONS:
@@ -166,15 +178,20 @@ class DenseBranch(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Four convolutions (IR/VI x low-rank/sparse maps -> images) and the two fusion convolutions."""
+    """Four convolutions (IR/VI x low-rank/sparse maps -> images) and the two fusion convolutions.
 
-    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, fusion: str = "cat"):
+    The low-rank convolutions take n maps, the sparse ones ``n_sparse`` (default n).
+    """
+
+    def __init__(self, n: int = 128, channels: int = 1, kernel_size: int = 3, fusion: str = "cat",
+                 n_sparse: int | None = None):
         super().__init__()
         self.fusion = fusion
+        n_sparse = n if n_sparse is None else n_sparse
         self.ir_low = PaddedConv(n, channels, kernel_size)
-        self.ir_sparse = PaddedConv(n, channels, kernel_size)
+        self.ir_sparse = PaddedConv(n_sparse, channels, kernel_size)
         self.vi_low = PaddedConv(n, channels, kernel_size)
-        self.vi_sparse = PaddedConv(n, channels, kernel_size)
+        self.vi_sparse = PaddedConv(n_sparse, channels, kernel_size)
         width = 2 * channels if fusion == "cat" else channels
         self.fuse_low = PaddedConv(width, channels, kernel_size)
         self.fuse_sparse = PaddedConv(width, channels, kernel_size)
@@ -200,7 +217,8 @@ class LRRNet(nn.Module):
     Parameters
     ----------
     config : LRRNetConfig, optional
-        Architecture; keyword arguments override its fields (``LRRNet(blocks=6)``).
+        Architecture; keyword arguments override its fields (``LRRNet(blocks=6)``). Overriding ``n`` alone keeps
+        ``n_sparse`` equal to the new n when it was equal to the old one.
 
     Examples
     --------
@@ -216,13 +234,16 @@ class LRRNet(nn.Module):
         if config is None:
             config = LRRNetConfig(**overrides)
         elif overrides:
+            if "n" in overrides and "n_sparse" not in overrides and config.n_sparse == config.n:
+                overrides["n_sparse"] = None  # n_sparse follows n, as in a fresh config
             config = replace(config, **overrides)
         self.config = config
         Branch = _BRANCHES[config.extractor]
         args = (config.n, config.channels, config.kernel_size, config.blocks)
-        self.ir = Branch(*args)
-        self.vi = Branch(*args)
-        self.decoder = Decoder(config.n, config.channels, config.kernel_size, config.fusion)
+        extra = {"n_sparse": config.n_sparse} if Branch is LLRRBranch else {}
+        self.ir = Branch(*args, **extra)
+        self.vi = Branch(*args, **extra)
+        self.decoder = Decoder(config.n, config.channels, config.kernel_size, config.fusion, config.n_sparse)
 
     def decompose(self, ir: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate: coefficient maps (``ir_L``, ``ir_S``, ``vi_L``, ``vi_S``), the part images, the fused

@@ -103,6 +103,27 @@ def _forward(model: LRRNet, use_fast: bool):
     return fast_train_forward, True, None
 
 
+def _initial_model(config: TrainConfig, dataset: PairDataset) -> LRRNet:
+    """The network before the first step: random (torch's generator, seeded) or Algorithm 1 (``config.init``)."""
+    if config.init == "random":
+        return LRRNet(config.model).to(torch.float32)
+    from .data import resize_bilinear
+    from .init import lrrnet_from_training_data
+
+    def as_sampled(image):
+        x = np.asarray(image, np.float32) / 255.0
+        return resize_bilinear(x, config.crop) if config.sampling == "resize" else x
+
+    m = config.model
+    model = lrrnet_from_training_data([as_sampled(a) for a, _ in dataset.images],
+                                      [as_sampled(b) for _, b in dataset.images], n_low=m.n, n_sparse=m.n_sparse,
+                                      kernel_size=m.kernel_size, blocks=m.blocks, fusion=m.fusion,
+                                      image_shape=(config.crop, config.crop), seed=config.seed)
+    if model.config != m:
+        raise ValueError(f"init = 'algorithm1' built {model.config}, not the configured {m}")
+    return model
+
+
 def _eager_forward(model: LRRNet, ir01: torch.Tensor, vi01: torch.Tensor) -> torch.Tensor:
     return model(ir01, vi01)
 
@@ -255,7 +276,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)  # noqa: NPY002 (seed the global state for code that uses it)
         random.seed(config.seed)
-        model = LRRNet(config.model).to(torch.float32)
+        model = _initial_model(config, dataset) if ckpt is None else LRRNet(config.model).to(torch.float32)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         loss_fn = FusionLoss(_vgg(config), **asdict(config.loss))
         # the feature cache: the sources' VGG targets per sample, for batches with keys ("resize")

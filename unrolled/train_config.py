@@ -23,6 +23,7 @@ from .lrrnet import LRRNetConfig
 __all__ = ["TrainConfig", "LossWeights", "VGG_CONVENTIONS"]
 
 VGG_CONVENTIONS = ("caffe-grey255", "torchvision")
+INITS = ("random", "algorithm1")
 VAL_PROFILES = ("paper", "standard")  # the metric profiles of llrr.metrics (not imported here: llrr is above us)
 _PATH_KEYS = ("out_dir", "vgg_weights")
 _VGG_SPECIAL = ("default", "random")
@@ -81,6 +82,11 @@ class TrainConfig:
         Adam's learning rate and (coupled, L2) weight decay. Defaults: the authors' code (1e-5 and 0.9).
     seed : int
         Seeds the initial weights (torch) and the data stream (the sampler's own generator).
+    init : {"random", "algorithm1"}
+        The initial weights: the authors' random initialisation, or the network equal to T iterations of Algorithm 1
+        with dictionaries learned on the training pairs (:func:`unrolled.init.lrrnet_from_training_data`, seeded by
+        ``seed``; the images as the sampling draws them: resized to the crop for "resize"), its decoder averaging
+        the two reconstructions. "algorithm1" needs the "llrr" extractor.
     checkpoint_every : int
         Write ``checkpoint.pt`` (and redraw the loss plot) every this many steps; 0: only at the end.
     fast : bool
@@ -134,6 +140,7 @@ class TrainConfig:
     lr: float = 1e-5
     weight_decay: float = 0.9
     seed: int = 0
+    init: str = "random"
     checkpoint_every: int = 100
     fast: bool = True
     threads: int = 0
@@ -179,6 +186,8 @@ class TrainConfig:
         object.__setattr__(self, "weight_decay", _check_float("weight_decay", self.weight_decay))
         if not isinstance(self.fast, bool):
             raise ValueError(f"fast must be true or false, got {self.fast!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.vgg_convention not in VGG_CONVENTIONS:
             raise ValueError(f"vgg_convention must be one of {VGG_CONVENTIONS}, got {self.vgg_convention!r}")
         if not isinstance(self.loss, LossWeights):
@@ -187,6 +196,9 @@ class TrainConfig:
             raise TypeError(f"model must be an LRRNetConfig, got {type(self.model).__name__}")
         if self.model.channels != 1:
             raise ValueError(f"model.channels must be 1 (training fuses grey images), got {self.model.channels}")
+        if self.init == "algorithm1" and self.model.extractor != "llrr":
+            raise ValueError(f"init = 'algorithm1' builds the 'llrr' extractor; model.extractor is "
+                             f"{self.model.extractor!r}")
 
     # ---- dictionaries ---------------------------------------------------------------------------------------------
 

@@ -130,7 +130,8 @@ def _infer_config(state: dict[str, torch.Tensor]) -> LRRNetConfig:
         n2, channels, k, _ = state["ir.c0.conv.weight"].shape
         blocks = len({key.split(".")[2] for key in state if key.startswith("ir.blocks.")})
         fusion = "cat" if state["decoder.fuse_low.conv.weight"].shape[1] == 2 * channels else "add"
-        return LRRNetConfig(n=n2 // 2, kernel_size=k, blocks=blocks, channels=channels, fusion=fusion)
+        n = state["decoder.ir_low.conv.weight"].shape[1]
+        return LRRNetConfig(n=n, kernel_size=k, blocks=blocks, channels=channels, fusion=fusion, n_sparse=n2 - n)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"not an LRRNet (LLRR extractor) state_dict: cannot read its architecture ({exc})") from exc
 

@@ -122,6 +122,7 @@ def test_gradcheck_float64():
     (dict(n=4, blocks=2), (3, 1, 9, 5)),
     (dict(n=3, blocks=1, fusion="add"), (2, 1, 7, 8)),
     (dict(n=5, blocks=3), (1, 1, 2, 3)),  # the smallest image reflection padding allows
+    (dict(n=4, n_sparse=7, blocks=2), (2, 1, 8, 9)),  # sparse maps other than n (Algorithm 1's initialisation)
 ])
 def test_float64_equals_eager(config, shape):
     torch.manual_seed(3)

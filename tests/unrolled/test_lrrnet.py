@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from unrolled import LRRNet, LRRNetConfig, soft_threshold
+from unrolled import LRRNet, LRRNetConfig, lrrnet, soft_threshold
 
 from ._training import grads_and_steps
 
@@ -62,3 +62,19 @@ def test_bad_configuration():
         LRRNet(extractor="resnet")
     with pytest.raises(ValueError, match="blocks must be a positive integer"):
         LRRNet(blocks=0)
+
+
+def test_n_sparse_defaults_to_n_and_may_differ(tmp_path):
+    assert LRRNetConfig().n_sparse == 128 and LRRNetConfig(n=8) == LRRNetConfig(n=8, n_sparse=8)
+    assert LRRNet(LRRNetConfig(), n=8).config.n_sparse == 8  # overriding n alone: n_sparse follows it
+    assert LRRNet(LRRNetConfig(n=4, n_sparse=6), n=8).config.n_sparse == 6  # a different n_sparse stays
+    net = LRRNet(n=4, n_sparse=6, blocks=2, fusion="add")
+    parts = net.decompose(torch.rand(1, 1, 9, 11), torch.rand(1, 1, 9, 11))
+    assert parts["ir_L"].shape == (1, 4, 9, 11) and parts["vi_S"].shape == (1, 6, 9, 11)
+    assert net.ir.theta.shape == (10,) and net.decoder.ir_sparse.conv.weight.shape == (1, 6, 3, 3)
+    torch.save(net.state_dict(), tmp_path / "net.pt")  # the loader reads n and n_sparse from the shapes
+    assert lrrnet(weights=tmp_path / "net.pt").config == net.config
+    with pytest.raises(ValueError, match=r"n_sparse \(6\) != n \(4\) needs the 'llrr' extractor"):
+        LRRNetConfig(n=4, n_sparse=6, extractor="dense")
+    with pytest.raises(ValueError, match="n_sparse must be a positive integer"):
+        LRRNetConfig(n_sparse=0)

@@ -134,8 +134,8 @@ def test_outputs_of_a_run(tmp_path):
     LRRNet(config.model).load_state_dict(state, strict=True)
     meta = json.loads((out / "lrrnet.json").read_text())
     assert meta["sha256"] == hashlib.sha256((out / "lrrnet.pt").read_bytes()).hexdigest()
-    assert meta["architecture"] == {"n": 8, "kernel_size": 3, "blocks": 2, "channels": 1, "fusion": "cat",
-                                    "extractor": "llrr"}
+    assert meta["architecture"] == {"n": 8, "n_sparse": 8, "kernel_size": 3, "blocks": 2, "channels": 1,
+                                    "fusion": "cat", "extractor": "llrr"}
     assert meta["steps"] == 4 and meta["data"] == {"dirs": [str(DEMO_DIR)], "pairs": 1}
     assert TrainConfig.from_dict(meta["train_config"]) == config
     assert meta["parameters"] == sum(v.numel() for v in state.values())

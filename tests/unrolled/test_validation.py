@@ -176,3 +176,29 @@ def test_validation_settings_are_checked(tmp_path, pairs_dir):
     config = tiny(tmp_path / "b", data=(str(pairs_dir),), crop=32, val_fraction=0.34, val_metric="VIF")
     with pytest.raises(ValueError, match="'VIF' is not a validation score"):
         train(config, progress=False)
+
+
+def test_a_run_from_algorithm1_starts_as_the_initialised_network_and_lowers_the_loss(tmp_path, pairs_dir):
+    from unrolled.data import CropSampler, resize_bilinear
+    from unrolled.init import lrrnet_from_training_data
+    from unrolled.lrrnet import LRRNetConfig
+
+    model = LRRNetConfig(n=16, blocks=2)
+    config = tiny(tmp_path / "run", data=(str(pairs_dir),), sampling="resize", crop=32, steps=30, lr=1e-3,
+                  checkpoint_every=0, init="algorithm1", model=model)
+    summary = train(config, progress=False)
+    rows = read_log(summary.log)
+    # step 1's loss is the Algorithm 1 network's on the first batch (the same build, the same sampler stream)
+    data = PairDataset([pairs_dir])
+    images = [[resize_bilinear(x.astype(np.float32) / 255, 32) for x in side]
+              for side in zip(*data.images, strict=True)]
+    net = lrrnet_from_training_data(*images, n_low=16, n_sparse=16, blocks=2, image_shape=(32, 32), seed=0)
+    batch = CropSampler(data, crop=32, batch=2, seed=0, sampling="resize").next_batch()
+    loss = FusionLoss(vgg16_features(None, seed=config.seed))
+    with torch.no_grad():
+        first = float(loss(net(batch.ir01, batch.vi01), batch.ir255, batch.vi255)["total"])
+    # the run's step 1 ran on the fast training path, this on the eager modules: float32 rounding apart
+    assert rows[0]["total"] == pytest.approx(first, rel=1e-4)
+    assert np.mean([r["total"] for r in rows[-5:]]) < 0.8 * np.mean([r["total"] for r in rows[:5]])
+    with pytest.raises(ValueError, match="builds the 'llrr' extractor"):
+        tiny(tmp_path, init="algorithm1", model=LRRNetConfig(n=8, extractor="conv8"))
