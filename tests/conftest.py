@@ -52,3 +52,19 @@ def _one_blas_thread():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def write_demo_pairs(root: Path, count: int, shape: tuple[int, int]) -> Path:
+    """``count`` real pairs in ``root/ir`` and ``root/vi`` (``p0.png`` ...): windows of ``shape`` of the bundled demo
+    pair, 20 rows and 25 columns apart (raw 8-bit, as training reads them)."""
+    from PIL import Image
+
+    from unrolled.data import read_grey
+
+    ir, vi = read_grey(DEMO_DIR / "demo_ir.png"), read_grey(DEMO_DIR / "demo_vi.png")
+    h, w = shape
+    for sub, img in (("ir", ir), ("vi", vi)):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            Image.fromarray(img[20 * k : 20 * k + h, 25 * k : 25 * k + w]).save(root / sub / f"p{k}.png")
+    return root

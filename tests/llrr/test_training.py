@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import llrr
 from llrr.cli import main
 from llrr.metrics import compute
 from llrr.training import MetricValidator, train
-from tests.conftest import DEMO_DIR
+from tests.conftest import DEMO_DIR, write_demo_pairs
 from unrolled.data import read_grey
 from unrolled.lrrnet import LRRNet, LRRNetConfig
 from unrolled.train_config import TrainConfig
@@ -24,15 +23,7 @@ from unrolled.train_log import read_log
 @pytest.fixture(scope="module")
 def pairs_dir(tmp_path_factory) -> Path:
     """Five real pairs: 80 x 96 windows of the bundled demo pair (ir/ and vi/ layout)."""
-    root = tmp_path_factory.mktemp("pairs")
-    ir, vi = read_grey(DEMO_DIR / "demo_ir.png"), read_grey(DEMO_DIR / "demo_vi.png")
-    for sub in ("ir", "vi"):
-        (root / sub).mkdir()
-    for k in range(5):
-        y, x = 20 * k, 25 * k
-        Image.fromarray(ir[y : y + 80, x : x + 96]).save(root / "ir" / f"p{k}.png")
-        Image.fromarray(vi[y : y + 80, x : x + 96]).save(root / "vi" / f"p{k}.png")
-    return root
+    return write_demo_pairs(tmp_path_factory.mktemp("pairs"), 5, (80, 96))
 
 
 def test_the_validator_scores_what_llrr_fuse_writes(tmp_path):

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from tests.conftest import DEMO_DIR
+from tests.conftest import DEMO_DIR, write_demo_pairs
 from unrolled.data import PairDataset, read_grey
 from unrolled.losses import FusionLoss, vgg16_features
 from unrolled.lrrnet import LRRNet
@@ -34,15 +33,7 @@ def demo_vi() -> np.ndarray:
 @pytest.fixture(scope="module")
 def pairs_dir(tmp_path_factory) -> Path:
     """Six real pairs: 64 x 80 windows of the bundled demo pair at different places (ir/ and vi/ layout)."""
-    root = tmp_path_factory.mktemp("pairs")
-    ir, vi = demo_ir(), demo_vi()
-    for sub in ("ir", "vi"):
-        (root / sub).mkdir()
-    for k in range(6):
-        y, x = 20 * k, 25 * k
-        Image.fromarray(ir[y : y + 64, x : x + 80]).save(root / "ir" / f"p{k}.png")
-        Image.fromarray(vi[y : y + 64, x : x + 80]).save(root / "vi" / f"p{k}.png")
-    return root
+    return write_demo_pairs(tmp_path_factory.mktemp("pairs"), 6, (64, 80))
 
 
 def test_the_split_is_disjoint_sized_and_depends_on_names_only():
