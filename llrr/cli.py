@@ -92,7 +92,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         last = summary.validation[-1]
         scores = "  ".join(f"{k} {v:.5g}" for k, v in last.items() if k != "step")
         print(f"validation at step {last['step']}: {scores}")
-        print(f"best {config.val_metric} {summary.best_value:.5g} at step {summary.best_step}: "
+        best = "none (no finite score)" if summary.best_value is None else f"{summary.best_value:.5g}"
+        print(f"best {config.val_metric} {best} at step {summary.best_step}: "
               f"{(summary.out_dir / 'best.pt').resolve()}" + ("; stopped early" if summary.stopped_early else ""))
     print(f"weights written to {summary.weights.resolve()} (+ {summary.sidecar.name})")
     print(f"log {summary.log.resolve()}, plot {summary.plot.resolve()}, checkpoint {summary.checkpoint.resolve()}")

@@ -51,8 +51,10 @@ def select_step(rows: list[dict], rule: str, reference: dict[str, float] | None 
     """
     from .metrics import PROFILES
 
+    rows = [r for r in rows if all(np.isfinite(v) for k, v in r.items() if k != "step")]
     if not rows:
-        raise ValueError("the run has no validation rows (val.csv is empty): train it with val_fraction > 0")
+        raise ValueError("the run has no validation rows with finite scores (val.csv): train it with "
+                         "val_fraction > 0")
     if rule == "goal":
         if reference is None:
             raise ValueError("the rule 'goal' needs the released checkpoint's validation scores (reference=)")
@@ -63,7 +65,9 @@ def select_step(rows: list[dict], rule: str, reference: dict[str, float] | None 
     if name not in rows[0]:
         raise ValueError(f"{name!r} is not a column of val.csv; columns: {sorted(rows[0])}")
     metric = PROFILES["standard"].get(name) or PROFILES["paper"].get(name)
-    higher = metric.higher_is_better if metric is not None and not name.startswith("val_") else False
+    if metric is None and not name.startswith("val_"):
+        raise ValueError(f"the direction of {name!r} is unknown: select on a metric or a val_* loss")
+    higher = metric is not None and metric.higher_is_better
     sign = 1.0 if higher else -1.0
     return max(rows, key=lambda r: (sign * r[name], -r["step"]))
 
@@ -112,19 +116,26 @@ def study(configs: list[Path], rule: str, *, progress: bool = True) -> dict:
     from unrolled.train_config import TrainConfig
     from unrolled.train_log import read_log
 
-    runs, reference = {}, None
+    runs, references = {}, {}
+    tests = {d.resolve() for d in TEST_SETS.values()}
     for path in configs:
         config = TrainConfig.from_toml(path)
         out = Path(config.out_dir)
+        leaked = [d for d in config.data if Path(d).resolve() in tests]
+        if leaked:
+            raise ValueError(f"{path} trains on a test set ({leaked}): the study never trains or selects on them")
         if not (out / VAL_LOG).is_file():
             raise FileNotFoundError(f"{out / VAL_LOG} not found: run `llrr train --config {path}` first")
-        if reference is None:
-            reference = reference_validation(config)
+        key = (config.data, config.val_fraction, config.crop)
+        if key not in references:
+            references[key] = reference_validation(config)
+        reference = references[key]
         rows = read_log(out / VAL_LOG)
         row = select_step(rows, rule, reference)
         weights = out / VALIDATED / f"step_{row['step']:06d}.pt"
-        tests = {k: means(score_folder(weights, d, progress=progress)) for k, d in TEST_SETS.items()}
-        runs[Path(path).stem] = {"config": str(path), "steps": rows[-1]["step"], "row": row, "tests": tests}
+        scores = {k: means(score_folder(weights, d, progress=progress)) for k, d in TEST_SETS.items()}
+        runs[Path(path).stem] = {"config": str(path), "steps": rows[-1]["step"], "row": row, "tests": scores,
+                                 "reference": reference}
     released = {k: means(score_folder(OFFICIAL, d, progress=progress)) for k, d in TEST_SETS.items()}
     return {"rule": rule, "runs": runs, "released": {"validation": reference, "tests": released}}
 

@@ -19,9 +19,11 @@ A run writes into ``config.out_dir``:
     at the end: the LRRNet's own float32 state_dict (load it with ``LRRNet(config).load_state_dict``) and a sidecar
     with its sha256, the architecture, the training config, the data and the final losses;
 ``val.csv``, ``best.pt`` + ``best.json``
-    with a validation split (``config.val_fraction``, :mod:`unrolled.validation`): every ``val_every`` steps and
-    after the last, the validation scores (rewritten atomically each time), and the weights of the step with the
-    best ``val_metric`` so far (their sidecar adds that step and its scores). ``val_patience`` stops a run early.
+    with a validation split (``config.val_fraction``, :mod:`unrolled.validation`): every ``val_every`` steps (so a
+    run extended with ``--resume`` validates at the steps an uninterrupted one does), the validation scores
+    (rewritten atomically each time), and the weights of the step with the best ``val_metric`` so far (their
+    sidecar adds that step and its scores). ``val_patience`` stops a run early; ``lrrnet.pt`` then holds the last
+    step's weights, ``best.pt`` the selected ones.
 ``validated/step_NNNNNN.pt``
     the weights (float32 state_dict, 200 KB for the released architecture) at every validation, so that a checkpoint
     can be selected afterwards by any rule on ``val.csv``.
@@ -162,7 +164,7 @@ def load_checkpoint(path) -> dict:
     return ckpt
 
 
-def _check_resumable(ckpt: dict, config: TrainConfig, names: list[str]) -> None:
+def _check_resumable(ckpt: dict, config: TrainConfig, names: list[str], val_names: list[str]) -> None:
     saved = TrainConfig.from_dict(ckpt["config"], source=f"config saved in {ckpt['path']}")
     mine, theirs = config.to_dict(), saved.to_dict()
     differ = sorted(k for k in mine if k not in _RESUMABLE_CHANGES and mine[k] != theirs[k])
@@ -172,6 +174,9 @@ def _check_resumable(ckpt: dict, config: TrainConfig, names: list[str]) -> None:
     if ckpt["pairs"] != names:
         raise ValueError(f"cannot resume {ckpt['path']}: it was trained on {len(ckpt['pairs'])} pairs, the data "
                          f"folders {list(config.data)} now hold {len(names)} pairs, or others")
+    if ckpt.get("val_pairs", val_names) != val_names:
+        raise ValueError(f"cannot resume {ckpt['path']}: it validated on {len(ckpt['val_pairs'])} pairs, the data "
+                         f"folders now give {len(val_names)} validation pairs, or others")
 
 
 def _sha256(path: Path) -> str:
@@ -269,7 +274,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     dataset, val_set = full.subset(train_idx), full.subset(val_idx)
     sampler = CropSampler(dataset, crop=config.crop, batch=config.batch, seed=config.seed, sampling=config.sampling)
     if ckpt is not None:
-        _check_resumable(ckpt, config, dataset.names())
+        _check_resumable(ckpt, config, dataset.names(), val_set.names())
 
     restore_threads = _set_threads(config.threads)
     try:
@@ -304,6 +309,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
             atomic_torch_save({"format": _FORMAT, "version": _VERSION, "step": step, "config": config.to_dict(),
                                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "rng": _rng_state(sampler), "history": history, "pairs": dataset.names(),
+                               "val_pairs": val_set.names(),
                                "val_history": val_history, "selection": selection.state_dict()},
                               out / CHECKPOINT)
             if history:
@@ -323,7 +329,6 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
             return scores
 
         seconds = []
-        every = config.val_every or config.checkpoint_every or config.steps
         stopped = validate is not None and selection.should_stop  # a resumed run that had stopped early stays so
         bar = tqdm(total=config.steps, initial=min(start, config.steps), desc="training", unit="step",
                    disable=not progress, dynamic_ncols=True)
@@ -347,11 +352,11 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
                 history.append(row)
                 log.append(row)
                 bar.set_postfix({t: f"{row[t]:.4g}" for t in TERMS}, refresh=False)
-                if validate is not None and (step % every == 0 or step == config.steps):
+                if validate is not None and step % config.val_every == 0:
                     scores = validation(step)
                     bar.set_postfix({"total": f"{row['total']:.4g}",
                                      config.val_metric: f"{scores.get(config.val_metric, float('nan')):.4g}",
-                                     "best": f"{selection.best:.4g}@{selection.best_step}"}, refresh=False)
+                                     "best": f"{selection.best}@{selection.best_step}"}, refresh=False)
                     stopped = selection.should_stop
                 bar.update(1)
                 if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:

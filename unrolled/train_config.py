@@ -106,7 +106,8 @@ class TrainConfig:
         Share of the training pairs held out for validation (:func:`unrolled.validation.split_pairs`: chosen by the
         sha256 of their names, the same for every run on the same data); 0: no validation.
     val_every : int
-        Validate every this many steps (and after the last); 0: at every checkpoint.
+        Validate every this many steps (>= 1 with a validation split; steps that are not a multiple of it are never
+        validated, so a run extended with ``--resume`` validates as an uninterrupted one).
     val_metric : str
         The validation score that selects ``best.pt``: ``val_total`` (the Eq. 10 loss of the validation pairs, each
         resized to the crop, no flips) or ``val_<term>``, or with ``llrr train`` a metric of ``val_profile``
@@ -148,7 +149,7 @@ class TrainConfig:
     vgg_weights: str = "default"
     vgg_convention: str = "caffe-grey255"
     val_fraction: float = 0.0
-    val_every: int = 0
+    val_every: int = 100
     val_metric: str = "val_total"
     val_patience: int = 0
     val_profile: str = "paper"
@@ -171,8 +172,9 @@ class TrainConfig:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         for name in ("batch", "steps"):
             _check_int(name, getattr(self, name), 1)
-        for name in ("seed", "checkpoint_every", "threads", "val_every", "val_patience"):
+        for name in ("seed", "checkpoint_every", "threads", "val_patience"):
             _check_int(name, getattr(self, name), 0)
+        _check_int("val_every", self.val_every, 1)
         fraction = self.val_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
             raise ValueError(f"val_fraction must be a number in [0, 1), got {fraction!r}")

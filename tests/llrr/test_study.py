@@ -38,8 +38,11 @@ def test_goal_criteria_and_the_goal_rule():
         select_step(rows, "metric:Qabf")
     with pytest.raises(ValueError, match="rule must be"):
         select_step(rows, "best")
-    with pytest.raises(ValueError, match="no validation rows"):
+    with pytest.raises(ValueError, match="no validation rows with finite scores"):
         select_step([], "metric:VIF")
+    assert select_step([_row(1, VIF=float("nan")), _row(2, VIF=0.1)], "metric:VIF")["step"] == 2  # NaN never wins
+    with pytest.raises(ValueError, match="direction of 'foo' is unknown"):
+        select_step([{"step": 1, "foo": 1.0}], "metric:foo")
 
 
 def test_scoring_a_folder_is_llrr_fuse_then_the_paper_metrics(tmp_path):

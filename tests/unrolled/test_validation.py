@@ -125,7 +125,7 @@ def test_a_run_extended_with_resume_validates_as_an_uninterrupted_one(tmp_path, 
     config = tiny(tmp_path / "whole", data=(str(pairs_dir),), sampling="resize", crop=32, steps=6,
                   val_fraction=0.34, val_every=2, checkpoint_every=2)
     train(config, progress=False)
-    part = replace(config, out_dir=str(tmp_path / "part"), steps=4)
+    part = replace(config, out_dir=str(tmp_path / "part"), steps=5)  # ends between two validations
     train(part, progress=False)
     train(replace(part, steps=6), resume=tmp_path / "part", progress=False)
     for name in ("val.csv", "best.json"):
@@ -164,7 +164,9 @@ def test_validation_settings_are_checked(tmp_path, pairs_dir):
         tiny(tmp_path, val_profile="vifb")
     with pytest.raises(ValueError, match="no validation split"):
         train(tiny(tmp_path / "a"), progress=False, validators=(lambda ds: _ParameterCount(),))
-    config = tiny(tmp_path / "b", data=(str(pairs_dir),), crop=32, val_fraction=0.34, val_metric="VIF")
+    with pytest.raises(ValueError, match="val_every must be an integer >= 1"):
+        tiny(tmp_path, val_every=0)
+    config = tiny(tmp_path / "b", data=(str(pairs_dir),), crop=32, val_fraction=0.34, val_every=2, val_metric="VIF")
     with pytest.raises(ValueError, match="'VIF' is not a validation score"):
         train(config, progress=False)
 
