@@ -2,7 +2,8 @@
 
 ``--json FILE`` renders an existing pytest-benchmark JSON instead of running the suites; ``--only FILE ...`` runs
 only the named suites (e.g. ``test_bench_metrics.py``) and merges their results into benchmarks/results.json, keeping
-the other suites' last results (each section states when it was measured).
+the other suites' last results (each section states when it was measured); ``-k EXPR`` narrows that to the
+benchmarks pytest's ``-k`` selects.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ def measure_gemm(n: int = 2048, repeat: int = 5) -> float:
     return sgemm_gflops(n, repeat)
 
 
-def run_suites(json_path: Path, only: list[str] | None = None) -> None:
+def run_suites(json_path: Path, only: list[str] | None = None, select: str | None = None) -> None:
     targets = [str(HERE / name) for name in only] if only else [str(HERE)]
     cmd = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", f"--benchmark-json={json_path}",
-           "--benchmark-columns=median,min,max,rounds"]
+           "--benchmark-columns=median,min,max,rounds", *(["-k", select] if select else [])]
     subprocess.run(cmd, check=True, cwd=HERE.parent)
 
 
@@ -385,11 +386,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--json", type=Path, help="render this pytest-benchmark JSON instead of running the suites")
     ap.add_argument("--only", nargs="+", metavar="FILE", help="run only these suite files and merge the results")
+    ap.add_argument("-k", dest="select", metavar="EXPR", help="with --only: run only the benchmarks pytest -k selects")
     args = ap.parse_args(argv)
     if args.json is None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "raw.json"
-            run_suites(path, args.only)
+            run_suites(path, args.only, args.select)
             data = json.loads(path.read_text())
         stamp(data, measure_gemm())  # the sgemm of the same run, kept with each benchmark
         if args.only and RAW.is_file():
