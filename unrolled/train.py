@@ -19,11 +19,11 @@ A run writes into ``config.out_dir``:
     at the end: the LRRNet's own float32 state_dict (load it with ``LRRNet(config).load_state_dict``) and a sidecar
     with its sha256, the architecture, the training config, the data and the final losses;
 ``val.csv``, ``best.pt`` + ``best.json``
-    with a validation split (``config.val_fraction``, :mod:`unrolled.validation`): every ``val_every`` steps (so a
-    run extended with ``--resume`` validates at the steps an uninterrupted one does), the validation scores
-    (rewritten atomically each time), and the weights of the step with the best ``val_metric`` so far (their
-    sidecar adds that step and its scores). ``val_patience`` stops a run early; ``lrrnet.pt`` then holds the last
-    step's weights, ``best.pt`` the selected ones.
+    with a validation split (``config.val_fraction``, :mod:`unrolled.validation`): before the first step and every
+    ``val_every`` steps (so a run extended with ``--resume`` validates at the steps an uninterrupted one does), the
+    validation scores (rewritten atomically each time), and the weights of the step with the best ``val_metric`` so
+    far (their sidecar adds that step and its scores). ``val_patience`` stops a run early; ``lrrnet.pt`` then holds
+    the last step's weights, ``best.pt`` the selected ones.
 ``validated/step_NNNNNN.pt``
     the weights (float32 state_dict, 200 KB for the released architecture) at every validation, so that a checkpoint
     can be selected afterwards by any rule on ``val.csv``.
@@ -334,6 +334,8 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
                    disable=not progress, dynamic_ncols=True)
         with TrainLog(out / LOG, history) as log, bar:
             model.train()
+            if validate is not None and start == 0:
+                validation(0)  # the initial network too: a run may end up selecting where it started
             for step in range(start + 1, (start if stopped else config.steps) + 1):
                 t0 = time.perf_counter()
                 batch = sampler.next_batch()

@@ -96,7 +96,7 @@ def test_a_run_validates_keeps_the_best_and_trains_on_the_other_pairs(tmp_path, 
                   val_every=2)
     summary = train(config, progress=False)
     rows = read_log(tmp_path / "run" / "val.csv")
-    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert [r["step"] for r in rows] == [0, 2, 4, 6]  # the initial network, then every val_every steps
     best = min(rows, key=lambda r: r["val_total"])
     assert summary.best_step == best["step"] and summary.best_value == best["val_total"]
     info = json.loads((tmp_path / "run" / "best.json").read_text())
@@ -115,7 +115,7 @@ def test_a_run_validates_keeps_the_best_and_trains_on_the_other_pairs(tmp_path, 
     assert again["val_total"] == pytest.approx(best["val_total"], rel=1e-4)
     kept = torch.load(tmp_path / "run" / "validated" / f"step_{best['step']:06d}.pt", weights_only=True)
     assert sorted(p.name for p in (tmp_path / "run" / "validated").iterdir()) == [
-        f"step_{k:06d}.pt" for k in (2, 4, 6)]
+        f"step_{k:06d}.pt" for k in (0, 2, 4, 6)]
     assert all(torch.equal(kept[k], v) for k, v in net.state_dict().items())  # every validated step's weights
     final = json.loads((tmp_path / "run" / "lrrnet.json").read_text())["validation"]
     assert final["best_step"] == best["step"] and final["last"]["step"] == 6
@@ -150,11 +150,11 @@ def test_early_stopping_ends_a_run_and_a_resumed_run_stays_stopped(tmp_path, pai
     config = tiny(tmp_path / "run", data=(str(pairs_dir),), sampling="resize", crop=32, steps=20, val_fraction=0.34,
                   val_every=2, val_metric="parameters", val_patience=2)
     summary = train(config, progress=False, validators=(lambda ds: _ParameterCount(),))
-    # the first validation (step 2) sets the best, steps 4 and 6 do not improve it: stop after step 6
-    assert summary.stopped_early and summary.steps == 6 and summary.best_step == 2
-    assert [r["step"] for r in read_log(summary.log)] == list(range(1, 7))
+    # the first validation (step 0) sets the best, steps 2 and 4 do not improve it: stop after step 4
+    assert summary.stopped_early and summary.steps == 4 and summary.best_step == 0
+    assert [r["step"] for r in read_log(summary.log)] == list(range(1, 5))
     again = train(config, resume=tmp_path / "run", progress=False, validators=(lambda ds: _ParameterCount(),))
-    assert again.stopped_early and again.steps == 6 and len(read_log(again.log)) == 6
+    assert again.stopped_early and again.steps == 4 and len(read_log(again.log)) == 4
 
 
 def test_validation_settings_are_checked(tmp_path, pairs_dir):
