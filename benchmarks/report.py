@@ -179,9 +179,13 @@ def _sgemm(r: dict, default: float | None = None) -> float:
 
 
 def _measured(rows) -> str:
-    """'measured <time> UTC, sgemm <x> GFLOP/s in that run' for the latest of ``rows``."""
-    r = max(rows, key=_when)
-    return f"Measured {_when(r)} UTC, sgemm {_sgemm(r):.0f} GFLOP/s in that run"
+    """'Measured <time> UTC, sgemm <x> GFLOP/s in that run', or every run when ``rows`` come from several."""
+    rows = list(rows)
+    runs = sorted({(_when(r), round(_sgemm(r))) for r in rows})
+    if len(runs) == 1:
+        return f"Measured {runs[0][0]} UTC, sgemm {runs[0][1]} GFLOP/s in that run"
+    return (f"Measured in {len(runs)} runs, " + " and ".join(f"{t} UTC (sgemm {g} GFLOP/s)" for t, g in runs)
+            + "; benchmarks/results.json records each row's run, and a ratio is only taken between rows of one run")
 
 
 def _lrrnet_section(b: dict, sgemm: float) -> list[str]:
