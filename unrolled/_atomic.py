@@ -6,13 +6,14 @@ and safe reading of torch files (``weights_only``: nothing in a file can run cod
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_target", "atomic_write_text", "atomic_torch_save", "safe_torch_load"]
+__all__ = ["atomic_target", "atomic_write_text", "atomic_torch_save", "safe_torch_load", "sha256_file"]
 
 
 @contextmanager
@@ -80,3 +81,12 @@ def safe_torch_load(path, what: str = "a PyTorch state_dict file"):
                              "loaded") from None
         first = " ".join(text.split()) or type(exc).__name__
         raise ValueError(f"{path} is not {what} torch.load can read ({first[:300]})") from None
+
+
+def sha256_file(path) -> str:
+    """The sha256 of a file's bytes (hex), read in 1 MiB chunks (weights, checkpoints, sidecars)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -53,7 +53,6 @@ IEEE TPAMI 45(9), 2023, Sections 2.1, 3.2, Eq. 3 and 5, Algorithm 1.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -68,7 +67,7 @@ import torch.nn.functional as F
 from solvers import LowRankSparseProblem
 from solvers.dictionary import dct_atoms
 
-from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load
+from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
 from .llrr import PatchLLRRNet
 
 __all__ = ["LearnedSolverConfig", "eq5_objective", "patch_objective", "load_images", "random_crops",
@@ -294,10 +293,6 @@ def train_learned_solver(images: list[np.ndarray], config: LearnedSolverConfig =
 
 
 # ---------------------------------------------------------------------------------------------- weights
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def save_learned_solver(net: PatchLLRRNet, config: LearnedSolverConfig, path, *, training_data: dict,
                         metrics: dict) -> Path:
     """Write the float32 state_dict to ``path`` and a JSON sidecar (``path`` with suffix .json): file name, sha256,
@@ -305,7 +300,7 @@ def save_learned_solver(net: PatchLLRRNet, config: LearnedSolverConfig, path, *,
     path = Path(path)
     state = {k: v.detach().to(torch.float32).contiguous() for k, v in net.state_dict().items()}
     atomic_torch_save(state, path)
-    meta = {"file": path.name, "sha256": _sha256(path), "architecture": "unrolled.PatchLLRRNet",
+    meta = {"file": path.name, "sha256": sha256_file(path), "architecture": "unrolled.PatchLLRRNet",
             "config": asdict(config), "training_data": training_data, "metrics": metrics,
             "torch": torch.__version__}
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
@@ -340,7 +335,7 @@ def load_learned_solver(path=None) -> tuple[PatchLLRRNet, LowRankSparseProblem]:
         raise FileNotFoundError(f"weights not found: {path} (train them with `python -m unrolled.learned_solver "
                                 "train --out PATH`)")
     meta = read_sidecar(path)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != meta.get("sha256"):
         raise ValueError(f"sha256 of {path} is {digest}, its sidecar says {meta.get('sha256')}: the file is "
                          "corrupt or not the one the sidecar describes")

@@ -34,7 +34,6 @@ from torch's); the data stream has its own generator.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -44,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load
+from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
 from .data import CropSampler, PairDataset
 from .lrrnet import LRRNet
 from .train_config import TrainConfig
@@ -179,21 +178,13 @@ def _check_resumable(ckpt: dict, config: TrainConfig, names: list[str], val_name
                          f"folders now give {len(val_names)} validation pairs, or others")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[dict], n_pairs: int,
                   fast: bool, *, names: tuple[str, str] = (WEIGHTS, SIDECAR), extra: dict | None = None) -> None:
     state = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
     atomic_torch_save(state, out / names[0])
     tail = history[-min(len(history), 50):]
     sidecar = {
-        "format": "llrr-lrrnet-weights", "file": names[0], "sha256": _sha256(out / names[0]),
+        "format": "llrr-lrrnet-weights", "file": names[0], "sha256": sha256_file(out / names[0]),
         "architecture": asdict(config.model), "parameters": sum(v.numel() for v in state.values()),
         "steps": history[-1]["step"] if history else 0,
         "data": {"dirs": list(config.data), "pairs": n_pairs},

@@ -12,14 +12,13 @@ renames them to this package's modules; nothing is copied from the authors' code
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ._atomic import safe_torch_load
+from ._atomic import safe_torch_load, sha256_file
 from .lrrnet import LRRNet, LRRNetConfig
 
 __all__ = ["official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256", "WeightsEntry", "WEIGHTS",
@@ -65,11 +64,8 @@ def list_weights() -> list[str]:
 
 
 def sha256_of(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """The sha256 of a file (hex)."""
+    return sha256_file(path)
 
 
 def resolve_weights(weights) -> Path:
