@@ -9,6 +9,11 @@ rule picks one step from ``val.csv`` alone (:func:`select_step`):
 * ``"goal"``: the step meeting the most of the goal's criteria against the released checkpoint on the same
   validation pairs (En, SD, MI, VIF at least its values, Nabf at most its value + 0.02), ties broken by VIF.
 
+The starting point of ``init = "algorithm1"`` runs can be chosen the same way (:func:`mix_sweep`,
+``python -m llrr.study --mix-sweep CONFIG --shares 0.5 0.6 ... --out FILE.csv``): the network initialised as
+Algorithm 1 on the config's training split, its decoder weighing the visible parts by each share ``s`` and the
+infrared parts by ``1 - s``, scored on the validation split; the rule ``goal`` picks the share.
+
 Only then is the chosen checkpoint scored on the test sets, tno21 (grey) and vifb (colour visible images, fused on
 their luminance as ``llrr fuse`` does, scored on the luminance), paper profile. Nothing on a test set feeds back into
 a choice.
@@ -21,8 +26,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
-__all__ = ["GOAL_HIGHER", "NABF_SLACK", "select_step", "score_folder", "reference_validation", "study", "main"]
+__all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_sweep", "reference_validation", "score_folder", "select_step",
+           "study"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
@@ -140,6 +147,55 @@ def study(configs: list[Path], rule: str, *, progress: bool = True) -> dict:
     return {"rule": rule, "runs": runs, "released": {"validation": reference, "tests": released}}
 
 
+def mix_sweep(config, shares, *, reference: dict[str, float] | None = None, progress: bool = True) -> list[dict]:
+    """Validation scores of the Algorithm-1 initialisation of ``config`` for each visible share of the decoder.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        With ``init = "algorithm1"`` and a validation split; the network is built as ``llrr train`` builds it (on the
+        training split, seeded by ``config.seed``) once, then only its decoder weights change.
+    shares : sequence of float in (0, 1]
+        Visible weight ``s`` of both the base and the salient parts (infrared: ``1 - s``).
+    reference : dict, optional
+        Scores the goal criteria compare with; default the released checkpoint's on the same validation pairs
+        (:func:`reference_validation`).
+
+    Returns
+    -------
+    list of dict
+        One row per share: ``share``, the paper-profile means, ``criteria`` (goal criteria met against the released
+        checkpoint on the same pairs), and ``chosen`` (1 for the share the rule ``goal`` picks, ties to the lower
+        share).
+    """
+    from unrolled.data import PairDataset
+    from unrolled.init import set_decoder_mix
+    from unrolled.train import initial_model
+    from unrolled.validation import split_pairs
+
+    from .training import MetricValidator
+
+    if config.init != "algorithm1" or config.val_fraction == 0:
+        raise ValueError("mix_sweep needs a config with init = 'algorithm1' and val_fraction > 0")
+    bad = [s for s in shares if not 0.0 < float(s) <= 1.0]
+    if not shares or bad:
+        raise ValueError(f"shares must be numbers in (0, 1], got {list(shares)}")
+    full = PairDataset(config.data, min_size=config.crop, progress=progress)
+    train_idx, val_idx = split_pairs(full.names(), config.val_fraction)
+    validator = MetricValidator(full.subset(val_idx).images, profile="paper")
+    reference = reference_validation(config) if reference is None else reference
+    net = initial_model(config, full.subset(train_idx)).eval()
+    rows = []
+    for s in tqdm(sorted(float(s) for s in shares), desc="mix sweep", disable=not progress):
+        set_decoder_mix(net, (1.0 - s, s), (1.0 - s, s))
+        scores = validator(net)
+        rows.append({"share": s, **scores, "criteria": sum(goal_met(scores, reference).values())})
+    best = max(rows, key=lambda r: (r["criteria"], r["VIF"], -r["share"]))
+    for r in rows:
+        r["chosen"] = int(r is best)
+    return rows
+
+
 def render(res: dict) -> str:
     """A Markdown table: each run's selected step and its paper-profile means on validation, tno21 and vifb."""
     head = ["run", "steps", "selected step"] + [f"{s} {m}" for s in ("val", "tno21", "vifb") for m in
@@ -159,11 +215,24 @@ def main(argv=None) -> None:
     from .io import atomic_path
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("configs", nargs="+", type=Path, help="study run configs (configs/study/*.toml), already run")
+    ap.add_argument("configs", nargs="+", type=Path, help="study run configs (configs/study/*.toml), already run; "
+                    "with --mix-sweep: one config with init = 'algorithm1'")
+    ap.add_argument("--mix-sweep", action="store_true", help="score the Algorithm-1 initialisation's decoder shares "
+                    "on validation (mix_sweep) and write a CSV")
+    ap.add_argument("--shares", nargs="+", type=float, default=[0.5, 0.6, 0.7, 0.8, 0.9],
+                    help="visible shares for --mix-sweep (default: %(default)s)")
     ap.add_argument("--rule", default="goal", help="selection rule: goal or metric:NAME (default: %(default)s)")
     ap.add_argument("--out", type=Path, help="write the Markdown table here (default: print it)")
     args = ap.parse_args(argv)
-    text = render(study(args.configs, args.rule))
+    if args.mix_sweep:
+        from unrolled.train_config import TrainConfig
+
+        if len(args.configs) != 1:
+            ap.error("--mix-sweep takes exactly one config")
+        rows = mix_sweep(TrainConfig.from_toml(args.configs[0]), args.shares)
+        text = "\n".join([",".join(rows[0])] + [",".join(f"{v:.6g}" for v in r.values()) for r in rows]) + "\n"
+    else:
+        text = render(study(args.configs, args.rule))
     if args.out is None:
         print(text)
         return

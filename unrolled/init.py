@@ -8,16 +8,14 @@ convolutional Algorithm 1 (Eq. 7-8, reflect boundary, :func:`solvers.conv_algori
           Z_t = h_\theta\big(\mu D^T(x - D Z_{t-1}) + (1 - \lambda_3) Z_{t-1}\big), \qquad
           \theta = \mu(\lambda_1 1_L; \lambda_2 1_S),
 
-and the decoder (Fig. 3) is set to Algorithm 1's output step 8, :math:`P_l = D_1 L`, :math:`P_s = D_2 S`, followed
-by an average: ``ir_low`` / ``vi_low`` hold the synthesis with the base atoms :math:`D_1` and ``ir_sparse`` /
-``vi_sparse`` the synthesis with the salient atoms :math:`D_2` (a torch convolution is a correlation, so the weights
-are the flipped atoms, as for C1 in :meth:`LLRRBlock.from_problem <unrolled.blocks.LLRRBlock.from_problem>`;
-reflection padding is the solver's boundary), ``fuse_low`` / ``fuse_sparse`` weigh each input by 0.5 on the centre
-tap ("cat"; "add": 0.5 on the centre tap of the sum), all biases 0. Hence
+and the decoder (Fig. 3) is set to Algorithm 1's output step 8, :math:`P_l = D_1 L`, :math:`P_s = D_2 S`
+(``ir_low`` / ``vi_low``, ``ir_sparse`` / ``vi_sparse``: the flipped atoms, a torch convolution being a correlation;
+reflection padding is the solver's boundary), then ``fuse_low`` / ``fuse_sparse`` weigh the sources on their centre
+taps, all biases 0. By default (weights 1/2) the network returns the average of the two reconstructions:
 
-.. math:: I_f = \tfrac12\,(D_1 L_{ir} + D_2 S_{ir}) + \tfrac12\,(D_1' L_{vi} + D_2' S_{vi}),
+.. math:: I_f = \tfrac12\,(D_1 L_{ir} + D_2 S_{ir}) + \tfrac12\,(D_1' L_{vi} + D_2' S_{vi})
 
-the average of the two reconstructions :math:`P_l + P_s` of Algorithm 1 (primes: the visible problem's atoms).
+(primes: the visible problem's atoms); ``low`` and ``sparse`` set other weights per source and part.
 
 **From training images** (:func:`problems_from_training_data`, :func:`lrrnet_from_training_data`). The released
 architecture has 128 + 128 atoms of 3 x 3 pixels per branch: 256 atoms for 9-dimensional patches. Learning all of
@@ -69,7 +67,8 @@ from solvers._validation import check_array, check_int, check_scalar
 from .blocks import PaddedConv
 from .lrrnet import FUSIONS, LLRRBranch, LRRNet, LRRNetConfig
 
-__all__ = ["lrrnet_from_problems", "lrrnet_from_training_data", "problems_from_training_data", "sample_patches"]
+__all__ = ["check_mix", "lrrnet_from_problems", "lrrnet_from_training_data", "problems_from_training_data",
+           "sample_patches", "set_decoder_mix"]
 
 _DROPPED = 1e-8  # an atom whose norm is below this fraction of its block's largest norm was dropped by the learning
 
@@ -82,19 +81,47 @@ def _set_synthesis(conv: PaddedConv, filters: np.ndarray) -> None:
     conv.conv.bias.zero_()
 
 
-def _set_average(conv: PaddedConv) -> None:
-    """The convolution returning half the sum of its input channels (centre taps 0.5), bias 0."""
+def _set_weighted_sum(conv: PaddedConv, weights: tuple[float, float]) -> None:
+    """The convolution returning ``weights[0] * infrared + weights[1] * visible`` (centre taps), bias 0 ("cat": one
+    input channel per source; "add": one channel holding their sum, where the two weights are equal)."""
     w = conv.conv.weight
     c = w.shape[-1] // 2
     w.zero_()
-    w[:, :, c, c] = 0.5
+    if w.shape[1] == 2:
+        w[0, 0, c, c], w[0, 1, c, c] = weights
+    else:
+        w[:, :, c, c] = weights[0]
     conv.conv.bias.zero_()
+
+
+def set_decoder_mix(net: LRRNet, low: tuple[float, float], sparse: tuple[float, float]) -> LRRNet:
+    """Set (in place) ``net``'s ``fuse_low`` / ``fuse_sparse`` to the weighted sums ``low`` and ``sparse`` of the
+    sources' (infrared, visible) parts, as :func:`lrrnet_from_problems` does; returns ``net``."""
+    low, sparse = check_mix(low, "low", net.config.fusion), check_mix(sparse, "sparse", net.config.fusion)
+    with torch.no_grad():
+        _set_weighted_sum(net.decoder.fuse_low, low)
+        _set_weighted_sum(net.decoder.fuse_sparse, sparse)
+    return net
+
+
+def check_mix(weights, name: str, fusion: str = "cat") -> tuple[float, float]:
+    """``weights`` as a pair (infrared, visible) of finite non-negative floats, not both 0."""
+    if not isinstance(weights, (tuple, list)) or len(weights) != 2:
+        raise ValueError(f"{name} must be a pair (infrared weight, visible weight), got {weights!r}")
+    pair = tuple(check_scalar(v, f"{name}[{i}]", low=0.0) for i, v in enumerate(weights))
+    if pair[0] == pair[1] == 0.0:
+        raise ValueError(f"{name} must not be (0, 0): the decoder would drop that part of both sources")
+    if fusion == "add" and pair[0] != pair[1]:
+        raise ValueError(f"{name} = {weights!r}: with fusion='add' the decoder sums the two sources before weighing "
+                         f"them, so the infrared and visible weights must be equal")
+    return pair
 
 
 def lrrnet_from_problems(problem_ir: ConvProblem, problem_vi: ConvProblem | None = None, *, blocks: int = 4,
                          mu: float | None = None, image_shape: tuple[int, int] | None = None,
-                         fusion: str = "cat") -> LRRNet:
-    r"""The LRRNet equal, before training, to Algorithm 1 on each source and the average of its reconstructions.
+                         fusion: str = "cat", low: tuple[float, float] = (0.5, 0.5),
+                         sparse: tuple[float, float] = (0.5, 0.5)) -> LRRNet:
+    r"""The LRRNet equal, before training, to Algorithm 1 on each source and a weighted sum of its parts.
 
     Parameters
     ----------
@@ -110,6 +137,9 @@ def lrrnet_from_problems(problem_ir: ConvProblem, problem_vi: ConvProblem | None
     image_shape : (int, int), optional
         Image size the default step is computed for (needed when a problem has no ``mu`` and ``mu`` is not given).
     fusion : {"cat", "add"}, default "cat"
+    low, sparse : (float, float), default (0.5, 0.5)
+        Weights (infrared, visible) of the two sources' base parts :math:`P_l` and salient parts :math:`P_s` in the
+        fused image; the default averages the two reconstructions. With ``fusion="add"`` each pair must be equal.
 
     Returns
     -------
@@ -121,7 +151,8 @@ def lrrnet_from_problems(problem_ir: ConvProblem, problem_vi: ConvProblem | None
     -----
     Branches: Eq. 7-8 as in the module docstring (``theta = mu (lam1; lam2)``, the network's ``lam3`` is
     :math:`1 - \lambda_3`). Decoder: :math:`P_l = D_1 L`, :math:`P_s = D_2 S` (Algorithm 1, step 8) for each source,
-    then ``I_f = (P_l^ir + P_l^vi) / 2 + (P_s^ir + P_s^vi) / 2``.
+    then ``I_f = low[0] P_l^ir + low[1] P_l^vi + sparse[0] P_s^ir + sparse[1] P_s^vi`` (by default the average of the
+    two reconstructions).
 
     Examples
     --------
@@ -146,6 +177,7 @@ def lrrnet_from_problems(problem_ir: ConvProblem, problem_vi: ConvProblem | None
                          f"and {shape_b}")
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    low, sparse = check_mix(low, "low", fusion), check_mix(sparse, "sparse", fusion)
     config = LRRNetConfig(n=a.n_low, n_sparse=a.n_sparse, kernel_size=a.size, blocks=blocks, fusion=fusion)
     ir = LLRRBranch.from_problem(a, blocks, mu=mu, image_shape=image_shape)
     vi = LLRRBranch.from_problem(b, blocks, mu=mu, image_shape=image_shape)
@@ -154,13 +186,11 @@ def lrrnet_from_problems(problem_ir: ConvProblem, problem_vi: ConvProblem | None
     with torch.no_grad():
         net.ir.load_state_dict(ir.state_dict())
         net.vi.load_state_dict(vi.state_dict())
-        for p, low, sparse in ((a, d.ir_low, d.ir_sparse), (b, d.vi_low, d.vi_sparse)):
+        for p, low_conv, sparse_conv in ((a, d.ir_low, d.ir_sparse), (b, d.vi_low, d.vi_sparse)):
             f = p.filters.astype(np.float64)
-            _set_synthesis(low, f[:n])
-            _set_synthesis(sparse, f[n:])
-        _set_average(d.fuse_low)
-        _set_average(d.fuse_sparse)
-    return net
+            _set_synthesis(low_conv, f[:n])
+            _set_synthesis(sparse_conv, f[n:])
+    return set_decoder_mix(net, low, sparse)
 
 
 # ---------------------------------------------------------------------------------------------- from training data
@@ -360,12 +390,15 @@ def lrrnet_from_training_data(ir_images, vi_images, *, n_low: int = 128, n_spars
                               blocks: int = 4, fusion: str = "cat", core: tuple[int, int] = (4, 16),
                               patches: int = 4000, iterations: int = 30, coding_iter: int = 10, ridge: float = 1e-2,
                               jitter: float = 0.1, shared: bool = False, image_shape: tuple[int, int] = (128, 128),
-                              seed: int = 0, dtype: torch.dtype = torch.float32) -> LRRNet:
+                              seed: int = 0, dtype: torch.dtype = torch.float32,
+                              low: tuple[float, float] = (0.5, 0.5),
+                              sparse: tuple[float, float] = (0.5, 0.5)) -> LRRNet:
     """LRRNet initialised as Algorithm 1 with dictionaries learned on the training images (``init = "algorithm1"``).
 
-    :func:`problems_from_training_data` (every keyword but ``blocks``, ``fusion`` and ``dtype`` is its), then
-    :func:`lrrnet_from_problems`. The defaults give the released architecture, ``LRRNetConfig()`` (n = 128, 3 x 3,
-    T = 4, "cat"), so the fast paths and the weights registry take the result as any LRRNet.
+    :func:`problems_from_training_data` (every keyword but ``blocks``, ``fusion``, ``low``, ``sparse`` and ``dtype``
+    is its), then :func:`lrrnet_from_problems` (``low``, ``sparse``: the decoder's weights of the two sources). The
+    defaults give the released architecture, ``LRRNetConfig()`` (n = 128, 3 x 3, T = 4, "cat"), so the fast paths
+    and the weights registry take the result as any LRRNet.
 
     Parameters
     ----------
@@ -392,4 +425,4 @@ def lrrnet_from_training_data(ir_images, vi_images, *, n_low: int = 128, n_spars
         ir_images, vi_images, n_low=n_low, n_sparse=n_sparse, kernel_size=kernel_size, lam1=lam1, lam2=lam2,
         lam3=lam3, core=core, patches=patches, iterations=iterations, coding_iter=coding_iter, ridge=ridge,
         jitter=jitter, shared=shared, image_shape=image_shape, seed=seed)
-    return lrrnet_from_problems(*problems, blocks=blocks, fusion=fusion).to(dtype)
+    return lrrnet_from_problems(*problems, blocks=blocks, fusion=fusion, low=low, sparse=sparse).to(dtype)

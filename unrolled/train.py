@@ -104,7 +104,7 @@ def _forward(model: LRRNet, use_fast: bool):
     return fast_train_forward, True, None
 
 
-def _initial_model(config: TrainConfig, dataset: PairDataset) -> LRRNet:
+def initial_model(config: TrainConfig, dataset: PairDataset) -> LRRNet:
     """The network before the first step: random (torch's generator, seeded) or Algorithm 1 (``config.init``)."""
     if config.init == "random":
         return LRRNet(config.model).to(torch.float32)
@@ -119,7 +119,8 @@ def _initial_model(config: TrainConfig, dataset: PairDataset) -> LRRNet:
     model = lrrnet_from_training_data([as_sampled(a) for a, _ in dataset.images],
                                       [as_sampled(b) for _, b in dataset.images], n_low=m.n, n_sparse=m.n_sparse,
                                       kernel_size=m.kernel_size, blocks=m.blocks, fusion=m.fusion,
-                                      image_shape=(config.crop, config.crop), seed=config.seed)
+                                      image_shape=(config.crop, config.crop), seed=config.seed,
+                                      low=config.init_low, sparse=config.init_sparse)
     if model.config != m:
         raise ValueError(f"init = 'algorithm1' built {model.config}, not the configured {m}")
     return model
@@ -272,7 +273,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)  # noqa: NPY002 (seed the global state for code that uses it)
         random.seed(config.seed)
-        model = _initial_model(config, dataset) if ckpt is None else LRRNet(config.model).to(torch.float32)
+        model = initial_model(config, dataset) if ckpt is None else LRRNet(config.model).to(torch.float32)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         loss_fn = FusionLoss(_vgg(config), **asdict(config.loss))
         # the feature cache: the sources' VGG targets per sample, for batches with keys ("resize")

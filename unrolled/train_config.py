@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .data import SAMPLINGS
+from .init import check_mix
 from .lrrnet import LRRNetConfig
 
 __all__ = ["TrainConfig", "LossWeights", "VGG_CONVENTIONS"]
@@ -87,6 +88,10 @@ class TrainConfig:
         with dictionaries learned on the training pairs (:func:`unrolled.init.lrrnet_from_training_data`, seeded by
         ``seed``; the images as the sampling draws them: resized to the crop for "resize"), its decoder averaging
         the two reconstructions. "algorithm1" needs the "llrr" extractor.
+    init_low, init_sparse : (float, float)
+        With ``init = "algorithm1"``: the decoder's weights (infrared, visible) of the two sources' base and salient
+        parts (:func:`unrolled.init.lrrnet_from_problems`); default (0.5, 0.5) each, the average of the two
+        reconstructions.
     checkpoint_every : int
         Write ``checkpoint.pt`` (and redraw the loss plot) every this many steps; 0: only at the end.
     fast : bool
@@ -142,6 +147,8 @@ class TrainConfig:
     weight_decay: float = 0.9
     seed: int = 0
     init: str = "random"
+    init_low: tuple[float, float] = (0.5, 0.5)
+    init_sparse: tuple[float, float] = (0.5, 0.5)
     checkpoint_every: int = 100
     fast: bool = True
     threads: int = 0
@@ -201,6 +208,10 @@ class TrainConfig:
         if self.init == "algorithm1" and self.model.extractor != "llrr":
             raise ValueError(f"init = 'algorithm1' builds the 'llrr' extractor; model.extractor is "
                              f"{self.model.extractor!r}")
+        for name in ("init_low", "init_sparse"):
+            object.__setattr__(self, name, check_mix(getattr(self, name), name, self.model.fusion))
+            if self.init != "algorithm1" and getattr(self, name) != (0.5, 0.5):
+                raise ValueError(f"{name} sets the decoder of init = 'algorithm1'; init is {self.init!r}")
 
     # ---- dictionaries ---------------------------------------------------------------------------------------------
 

@@ -60,3 +60,38 @@ def test_scoring_a_folder_is_llrr_fuse_then_the_paper_metrics(tmp_path):
         fused = llrr.fuse(ir[s], vi[s], method="lrrnet", weights=tmp_path / "w.pt")
         assert got[name] == compute(fused, ir[s], vi[s], profile="paper")
     assert means(got)["En"] == pytest.approx((got["a"]["En"] + got["b"]["En"]) / 2, rel=1e-15)
+
+
+def test_the_mix_sweep_scores_the_algorithm1_start_for_each_visible_share(tmp_path):
+    from llrr.study import mix_sweep
+    from llrr.training import MetricValidator
+    from tests.conftest import write_demo_pairs
+    from unrolled.data import PairDataset
+    from unrolled.init import lrrnet_from_training_data
+    from unrolled.lrrnet import LRRNetConfig
+    from unrolled.train_config import TrainConfig
+    from unrolled.validation import split_pairs
+
+    folder = write_demo_pairs(tmp_path / "pairs", 6, (80, 96))  # VIF needs 72 x 72
+    config = TrainConfig(data=(str(folder),), out_dir=str(tmp_path / "run"), crop=32, init="algorithm1",
+                         val_fraction=0.34, vgg_weights="random", model=LRRNetConfig(n=8, blocks=1))
+    reference = dict(REF, SD=1e9)  # SD can never be met: at most 4 criteria
+    rows = mix_sweep(config, [0.9, 0.5], reference=reference, progress=False)
+    assert [r["share"] for r in rows] == [0.5, 0.9]
+    data = PairDataset([folder])
+    train_idx, val_idx = split_pairs(data.names(), 0.34)
+    images = [[x.astype(np.float32) / 255 for x in side] for side in zip(*data.subset(train_idx).images, strict=True)]
+    validator = MetricValidator(data.subset(val_idx).images)
+    for row in rows:
+        s = row["share"]
+        net = lrrnet_from_training_data(*images, n_low=8, n_sparse=8, blocks=1, image_shape=(32, 32), seed=0,
+                                        low=(1 - s, s), sparse=(1 - s, s)).eval()
+        scores = validator(net)
+        assert {m: row[m] for m in scores} == pytest.approx(scores, rel=1e-12)
+        assert row["criteria"] == sum(goal_met(scores, reference).values()) <= 4
+    best = max(rows, key=lambda r: (r["criteria"], r["VIF"]))
+    assert [r["chosen"] for r in rows] == [int(r is best) for r in rows]
+    with pytest.raises(ValueError, match=r"shares must be numbers in \(0, 1\]"):
+        mix_sweep(config, [0.0], reference=reference)
+    with pytest.raises(ValueError, match="init = 'algorithm1' and val_fraction > 0"):
+        mix_sweep(TrainConfig(data=(str(folder),)), [0.5], reference=reference)

@@ -9,7 +9,13 @@ from solvers import ConvProblem, conv_algorithm1, extract_patches
 from solvers.dictionary import dct_atoms
 from unrolled.fast import fast_forward, fast_supported
 from unrolled.fast_train import fast_train_forward, fast_train_supported
-from unrolled.init import lrrnet_from_problems, lrrnet_from_training_data, problems_from_training_data, sample_patches
+from unrolled.init import (
+    lrrnet_from_problems,
+    lrrnet_from_training_data,
+    problems_from_training_data,
+    sample_patches,
+    set_decoder_mix,
+)
 from unrolled.lrrnet import LRRNetConfig
 
 from ._training import grads_and_steps
@@ -45,13 +51,14 @@ def _crops(demo_ir, demo_vi, shape=(26, 33)):
     return demo_ir[100:100 + h, 150:150 + w] / 255.0, demo_vi[100:100 + h, 150:150 + w] / 255.0
 
 
-def _assert_equals_algorithm1(net, problems, images, T):
-    """Every iterate of both branches, the four part images and the fused image, against the solver."""
+def _assert_equals_algorithm1(net, problems, images, T, low=(0.5, 0.5), sparse=(0.5, 0.5)):
+    """Every iterate of both branches, the four part images and the fused image (the ``low`` / ``sparse`` weighted
+    sum of the parts), against the solver."""
     x = {name: torch.from_numpy(img)[None, None] for name, img in zip(("ir", "vi"), images, strict=True)}
     with torch.no_grad():
         parts = net.decompose(x["ir"], x["vi"])
-    recon = []
-    for name, p, img in zip(("ir", "vi"), problems, images, strict=True):
+    recon, fused_ref = [], 0.0
+    for i, (name, p, img) in enumerate(zip(("ir", "vi"), problems, images, strict=True)):
         ref = conv_algorithm1(img, p.filters, p.n_low, lam1=p.lam1, lam2=p.lam2, lam3=p.lam3, mu=p.mu, n_iter=T,
                               return_iterates=True, track_objective=False)
         with torch.no_grad():
@@ -63,7 +70,10 @@ def _assert_equals_algorithm1(net, problems, images, T):
         np.testing.assert_allclose(parts[f"{name}_low"][0, 0].numpy(), ref.low_rank, **TOL64)
         np.testing.assert_allclose(parts[f"{name}_sparse"][0, 0].numpy(), ref.sparse, **TOL64)
         recon.append(ref.reconstruction)
-    np.testing.assert_allclose(parts["fused"][0, 0].numpy(), 0.5 * (recon[0] + recon[1]), **TOL64)
+        fused_ref = fused_ref + low[i] * ref.low_rank + sparse[i] * ref.sparse
+    np.testing.assert_allclose(parts["fused"][0, 0].numpy(), fused_ref, **TOL64)
+    if low == sparse == (0.5, 0.5):  # the default: the average of the two reconstructions
+        np.testing.assert_allclose(parts["fused"][0, 0].numpy(), 0.5 * (recon[0] + recon[1]), **TOL64)
 
 
 @pytest.mark.parametrize("fusion", ["cat", "add"])
@@ -77,6 +87,30 @@ def test_network_from_problems_equals_algorithm1_and_averages_its_reconstruction
     assert net.config == LRRNetConfig(n=n_low, n_sparse=n_sparse, kernel_size=size, blocks=T, fusion=fusion)
     assert net.ir.theta.dtype == torch.float64
     _assert_equals_algorithm1(net, (p_ir, p_vi), _crops(demo_ir, demo_vi), T)
+
+
+@pytest.mark.parametrize(("fusion", "low", "sparse"), [("cat", (0.2, 0.8), (0.3, 0.7)), ("cat", (0.0, 1.0), (1.0, 1.0)),
+                                                       ("add", (0.8, 0.8), (1.5, 1.5))])
+def test_decoder_weights_give_the_weighted_sum_of_the_algorithm1_parts(demo_ir, demo_vi, fusion, low, sparse):
+    lam = dict(lam1=0.02, lam2=0.01, lam3=0.1)
+    problems = (_problem(0, 3, 4, 8, mu=0.04, **lam), _problem(1, 3, 4, 8, mu=0.03, **lam))
+    net = lrrnet_from_problems(*problems, blocks=2, fusion=fusion, low=low, sparse=sparse)
+    _assert_equals_algorithm1(net, problems, _crops(demo_ir, demo_vi), 2, low, sparse)
+    # set_decoder_mix on the default network gives the same weights
+    other = set_decoder_mix(lrrnet_from_problems(*problems, blocks=2, fusion=fusion), low, sparse)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), other.state_dict().values(), strict=True))
+
+
+def test_bad_decoder_weights_are_refused():
+    p = _problem(0, 3, 4, 4, lam1=0.01, lam2=0.01, mu=0.1)
+    with pytest.raises(ValueError, match=r"low must be a pair \(infrared weight, visible weight\), got 0.5"):
+        lrrnet_from_problems(p, low=0.5)
+    with pytest.raises(ValueError, match=r"sparse must not be \(0, 0\)"):
+        lrrnet_from_problems(p, sparse=(0, 0))
+    with pytest.raises(ValueError, match=r"low\[1\]"):
+        lrrnet_from_problems(p, low=(0.5, -1.0))
+    with pytest.raises(ValueError, match="with fusion='add' the decoder sums the two sources"):
+        lrrnet_from_problems(p, fusion="add", low=(0.2, 0.8))
 
 
 def test_one_problem_serves_both_branches_and_the_default_step_is_the_solvers(demo_ir, demo_vi):

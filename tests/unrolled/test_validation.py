@@ -195,3 +195,32 @@ def test_a_run_from_algorithm1_starts_as_the_initialised_network_and_lowers_the_
     assert np.mean([r["total"] for r in rows[-5:]]) < 0.8 * np.mean([r["total"] for r in rows[:5]])
     with pytest.raises(ValueError, match="builds the 'llrr' extractor"):
         tiny(tmp_path, init="algorithm1", model=LRRNetConfig(n=8, extractor="conv8"))
+
+
+def test_the_decoder_weights_of_the_algorithm1_start_come_from_the_config(tmp_path, pairs_dir):
+    from unrolled.init import lrrnet_from_training_data
+    from unrolled.lrrnet import LRRNetConfig
+    from unrolled.train import initial_model
+    from unrolled.train_config import TrainConfig
+
+    model = LRRNetConfig(n=8, blocks=1)
+    config = tiny(tmp_path, data=(str(pairs_dir),), crop=32, init="algorithm1", init_low=[0.2, 0.8],
+                  init_sparse=(0.1, 0.9), model=model)
+    assert config.init_low == (0.2, 0.8)  # TOML lists become pairs
+    path = tmp_path / "c.toml"
+    path.write_text(config.to_toml())
+    assert TrainConfig.from_toml(path) == config
+    data = PairDataset([pairs_dir])
+    net = initial_model(config, data)
+    images = [[x.astype(np.float32) / 255 for x in side] for side in zip(*data.images, strict=True)]
+    ref = lrrnet_from_training_data(*images, n_low=8, n_sparse=8, blocks=1, image_shape=(32, 32), seed=0,
+                                    low=(0.2, 0.8), sparse=(0.1, 0.9))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), ref.state_dict().values(), strict=True))
+    assert net.decoder.fuse_low.conv.weight[0, :, 1, 1].tolist() == pytest.approx([0.2, 0.8])
+    assert net.decoder.fuse_sparse.conv.weight[0, :, 1, 1].tolist() == pytest.approx([0.1, 0.9])
+    with pytest.raises(ValueError, match="init_low sets the decoder of init = 'algorithm1'; init is 'random'"):
+        tiny(tmp_path, init_low=(0.2, 0.8))
+    with pytest.raises(ValueError, match=r"init_sparse must not be \(0, 0\)"):
+        tiny(tmp_path, init="algorithm1", init_sparse=(0, 0), model=model)
+    with pytest.raises(ValueError, match="with fusion='add'"):
+        tiny(tmp_path, init="algorithm1", init_low=(0.2, 0.8), model=LRRNetConfig(n=8, fusion="add"))
