@@ -1,0 +1,57 @@
+"""llrr.compare_weights: docs/results.md's tables are llrr.fuse + llrr.metrics on every pair of each test set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import llrr
+from llrr.compare_weights import RELEASED, compare, goal, plot_crops, render
+from llrr.metrics import compute
+from tests.conftest import write_demo_pairs
+from unrolled.lrrnet import LRRNet
+
+
+def test_compare_scores_every_model_on_every_dataset_and_renders(tmp_path):
+    grey = write_demo_pairs(tmp_path / "grey", 2, (80, 96))
+    colour = write_demo_pairs(tmp_path / "colour", 1, (80, 96))
+    vi = np.asarray(Image.open(colour / "vi" / "p0.png"))
+    rgb = np.stack([vi, np.roll(vi, 3, axis=1), 255 - vi], axis=-1)  # a colour visible image
+    Image.fromarray(rgb).save(colour / "vi" / "p0.png")
+    weights = {}
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        weights[seed] = tmp_path / f"w{seed}.pt"
+        torch.save(LRRNet().state_dict(), weights[seed])
+    res = compare(weights[1], weights[3], previous=weights[2], datasets={"grey": grey, "colour": colour},
+                  progress=False)
+    assert res["models"] == ["ours", "previous", RELEASED]
+    assert res["grey"]["names"] == ["p0", "p1"] and res["colour"]["names"] == ["p0"]
+    for dname, name in (("grey", "p1"), ("colour", "p0")):
+        ir, vi = res[dname]["sources"][name]
+        for label, seed in (("ours", 1), ("previous", 2), (RELEASED, 3)):
+            fused = llrr.fuse(ir, vi, method="lrrnet", weights=weights[seed])
+            np.testing.assert_array_equal(res[dname]["fused"][label][name], fused)
+            assert res[dname]["scores"][label][name]["paper"] == compute(fused, ir, vi, profile="paper")
+    assert res["colour"]["fused"]["ours"]["p0"].shape == rgb.shape  # colour in, colour out (fused on luminance)
+    png = plot_crops(res, tmp_path / "crops.png")  # none of CROPS here: the first image of each dataset
+    assert Image.open(png).size[0] > Image.open(png).size[1] / 3
+    text = render(res, ours_label="`w1`", figure=str(png), previous_label="`w2`")
+    assert text.count("### Means, paper profile") == 2 and "## grey (2 pairs)" in text and "| p1 |" in text
+    assert "Previous default: `w2`" in text and "Table 5" not in text.split("## grey")[1].split("## colour")[0]
+
+
+def test_the_goal_criteria():
+    ref = {"En": 7.0, "SD": 60.0, "MI": 14.0, "VIF": 1.0, "Nabf": 0.15}
+    assert all(goal(ref, ref).values())
+    assert goal({**ref, "Nabf": 0.169}, ref)["Nabf"] and not goal({**ref, "Nabf": 0.171}, ref)["Nabf"]
+    assert goal({**ref, "VIF": 0.99}, ref) == {"En": True, "SD": True, "MI": True, "VIF": False, "Nabf": True}
+
+
+def test_a_missing_test_set_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="test set 'tno21' not found at .*nowhere"):
+        compare("default", tmp_path / "x.pt", datasets={"tno21": tmp_path / "nowhere"}, progress=False)
+    with pytest.raises(ValueError, match="no IR/VI pairs found in"):
+        compare("default", tmp_path / "x.pt", datasets={"tno21": tmp_path}, progress=False)
