@@ -29,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 __all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_sweep", "reference_validation", "score_folder", "select_step",
-           "study"]
+           "ship", "study"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
@@ -196,6 +196,61 @@ def mix_sweep(config, shares, *, reference: dict[str, float] | None = None, prog
     return rows
 
 
+def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, float] | None = None) -> Path:
+    """Write a run's validated checkpoint ``step`` as shipped weights: ``dest`` (float32 state dict) and its sidecar
+    ``dest.with_suffix(".json")`` (config, data, steps, validation scores, the released checkpoint's on the same pairs,
+    the selection rule), both atomically; returns ``dest``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config (its ``out_dir`` holds ``val.csv`` and ``validated/``).
+    step : int
+        A validated step (a row of ``val.csv``).
+    dest : path
+        Where the weights go, e.g. ``unrolled/weights_data/lrrnet_default.pt``.
+    rule : str
+        The selection rule that chose ``step`` (recorded).
+    reference : dict, optional
+        The released checkpoint's validation scores (recorded); default :func:`reference_validation`.
+    """
+    import json
+
+    import torch
+
+    from unrolled._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
+    from unrolled.train import VAL_LOG, VALIDATED
+    from unrolled.train_log import read_log
+
+    out, dest = Path(config.out_dir), Path(dest)
+    rows = {r["step"]: r for r in read_log(out / VAL_LOG)}
+    if step not in rows:
+        raise ValueError(f"step {step} was not validated in {out / VAL_LOG}; validated steps: {sorted(rows)}")
+    state = safe_torch_load(out / VALIDATED / f"step_{step:06d}.pt")
+    state = {k: v.to(torch.float32).contiguous() for k, v in state.items()}
+    atomic_torch_save(state, dest)
+    reference = reference_validation(config) if reference is None else reference
+    val_names = _validation_names(config)
+    sidecar = {
+        "format": "llrr-lrrnet-weights", "file": dest.name, "sha256": sha256_file(dest),
+        "architecture": dict(config.to_dict()["model"]), "parameters": sum(v.numel() for v in state.values()),
+        "steps": step, "run": str(out), "selection": {"rule": rule, "on": f"validation split ({len(val_names)} pairs)"},
+        "data": {"dirs": list(config.data), "val_fraction": config.val_fraction, "val_pairs": val_names},
+        "validation": {k: v for k, v in rows[step].items() if k != "step"},
+        "released_checkpoint_validation": reference, "train_config": config.to_dict(),
+    }
+    atomic_write_text(dest.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
+    return dest
+
+
+def _validation_names(config) -> list[str]:
+    from unrolled.data import PairDataset
+    from unrolled.validation import split_pairs
+
+    names = PairDataset(config.data, min_size=config.crop, progress=False).names()
+    return [names[i] for i in split_pairs(names, config.val_fraction)[1]]
+
+
 def render(res: dict) -> str:
     """A Markdown table: each run's selected step and its paper-profile means on validation, tno21 and vifb."""
     head = ["run", "steps", "selected step"] + [f"{s} {m}" for s in ("val", "tno21", "vifb") for m in
@@ -219,11 +274,25 @@ def main(argv=None) -> None:
                     "with --mix-sweep: one config with init = 'algorithm1'")
     ap.add_argument("--mix-sweep", action="store_true", help="score the Algorithm-1 initialisation's decoder shares "
                     "on validation (mix_sweep) and write a CSV")
+    ap.add_argument("--ship", type=Path, metavar="DEST.pt", help="write the selected step of the one config given "
+                    "(--rule) as shipped weights DEST.pt + DEST.json (ship), instead of the table")
     ap.add_argument("--shares", nargs="+", type=float, default=[0.5, 0.6, 0.7, 0.8, 0.9],
                     help="visible shares for --mix-sweep (default: %(default)s)")
     ap.add_argument("--rule", default="goal", help="selection rule: goal or metric:NAME (default: %(default)s)")
     ap.add_argument("--out", type=Path, help="write the Markdown table here (default: print it)")
     args = ap.parse_args(argv)
+    if args.ship is not None:
+        from unrolled.train import VAL_LOG
+        from unrolled.train_config import TrainConfig
+        from unrolled.train_log import read_log
+
+        if len(args.configs) != 1:
+            ap.error("--ship takes exactly one config")
+        config = TrainConfig.from_toml(args.configs[0])
+        reference = reference_validation(config)
+        row = select_step(read_log(Path(config.out_dir) / VAL_LOG), args.rule, reference)
+        print(f"wrote {ship(config, row['step'], args.ship, rule=args.rule, reference=reference)} (step {row['step']})")
+        return
     if args.mix_sweep:
         from unrolled.train_config import TrainConfig
 

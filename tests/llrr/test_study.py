@@ -95,3 +95,34 @@ def test_the_mix_sweep_scores_the_algorithm1_start_for_each_visible_share(tmp_pa
         mix_sweep(config, [0.0], reference=reference)
     with pytest.raises(ValueError, match="init = 'algorithm1' and val_fraction > 0"):
         mix_sweep(TrainConfig(data=(str(folder),)), [0.5], reference=reference)
+
+
+def test_ship_writes_a_validated_step_as_weights_with_its_sidecar(tmp_path):
+    import json
+
+    from llrr.study import ship
+    from tests.conftest import write_demo_pairs
+    from unrolled import lrrnet
+    from unrolled.lrrnet import LRRNetConfig
+    from unrolled.train import train
+    from unrolled.train_config import TrainConfig
+    from unrolled.weights import sha256_of
+
+    folder = write_demo_pairs(tmp_path / "pairs", 6, (40, 48))
+    config = TrainConfig(data=(str(folder),), out_dir=str(tmp_path / "run"), crop=24, batch=2, steps=4, lr=1e-3,
+                         threads=1, vgg_weights="random", val_fraction=0.34, val_every=2,
+                         model=LRRNetConfig(n=8, blocks=2))
+    train(config, progress=False)
+    dest = ship(config, 2, tmp_path / "w" / "shipped.pt", rule="metric:val_total", reference=REF)
+    saved = torch.load(tmp_path / "run" / "validated" / "step_000002.pt", weights_only=True)
+    model = lrrnet(weights=dest)
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    side = json.loads(dest.with_suffix(".json").read_text())
+    assert side["sha256"] == sha256_of(dest) and side["file"] == "shipped.pt" and side["steps"] == 2
+    assert side["architecture"]["n"] == 8 and side["parameters"] == sum(v.numel() for v in saved.values())
+    assert side["selection"]["rule"] == "metric:val_total" and len(side["data"]["val_pairs"]) == 2
+    assert side["released_checkpoint_validation"] == REF and "val_total" in side["validation"]
+    assert TrainConfig.from_dict(side["train_config"]) == config
+    with pytest.raises(ValueError, match=r"step 3 was not validated .* validated steps: \[0, 2, 4\]"):
+        ship(config, 3, tmp_path / "x.pt", reference=REF)
+    assert not (tmp_path / "x.pt").exists()
