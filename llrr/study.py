@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_sweep", "reference_validation", "score_folder", "select_step",
-           "ship", "study"]
+__all__ = ["GOAL_HIGHER", "NABF_SLACK", "inspect", "main", "mix_sweep", "reference_validation", "score_folder",
+           "select_step", "ship", "study"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
@@ -251,6 +251,68 @@ def _validation_names(config) -> list[str]:
     return [names[i] for i in split_pairs(names, config.val_fraction)[1]]
 
 
+def inspect(config, models: dict, *, figure=None, shown: int = 4, progress: bool = True) -> list[dict]:
+    """Per-source VIF of each model on ``config``'s validation pairs, and optionally a figure of some of them.
+
+    The paper profile's VIF averages ``vifvec(IR, F)`` and ``vifvec(VI, F)``, so an output that copies one source can
+    score well; the two terms separately show what each source contributes.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Gives the validation split (never a test set).
+    models : dict of label -> weights
+        Registry names or checkpoint paths (the released checkpoint's file included).
+    figure : path, optional
+        PNG: rows = ``shown`` validation pairs (evenly spaced in the split), columns = IR, VI, each model's output.
+    shown : int
+
+    Returns
+    -------
+    list of dict
+        One row per model: ``model``, ``VIF_ir``, ``VIF_vi`` (means over the validation pairs, Li's [0, 1] scale).
+    """
+    from unrolled import lrrnet
+    from unrolled.data import PairDataset
+    from unrolled.validation import split_pairs
+
+    from .metrics.vif import vifvec
+    from .training import MetricValidator
+
+    data = PairDataset(config.data, min_size=config.crop, progress=False)
+    val = data.subset(split_pairs(data.names(), config.val_fraction)[1])
+    validator = MetricValidator(val.images, profile="paper")
+    show = set(np.linspace(0, len(val.images) - 1, shown).round().astype(int).tolist()) if figure else set()
+    rows, images = [], {}
+    for label, weights in tqdm(models.items(), desc="per-source VIF", disable=not progress):
+        net = lrrnet(weights=weights)
+        terms = []
+        for i, (ir, vi) in enumerate(validator.pairs):
+            fused = validator.fuse(net, ir, vi)
+            terms.append((vifvec(ir, fused, scale=1.0), vifvec(vi, fused, scale=1.0)))
+            if i in show:
+                images[(i, label)] = fused
+        rows.append({"model": label, "VIF_ir": float(np.mean([t[0] for t in terms])),
+                     "VIF_vi": float(np.mean([t[1] for t in terms]))})
+    if figure:
+        from matplotlib.figure import Figure
+
+        from .io import save_figure
+
+        cols = ["infrared", "visible", *models]
+        fig = Figure(figsize=(2.6 * len(cols), 2.0 * len(show)), layout="constrained")
+        axes = fig.subplots(len(show), len(cols), squeeze=False)
+        for r, i in enumerate(sorted(show)):
+            ir, vi = validator.pairs[i]
+            for c, label in enumerate(cols):
+                img = ir if c == 0 else vi if c == 1 else images[(i, label)]
+                axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=255)
+                axes[r, c].set_title(f"{val.names()[i]}: {label}", fontsize=8)
+                axes[r, c].axis("off")
+        save_figure(fig, figure)
+    return rows
+
+
 def render(res: dict) -> str:
     """A Markdown table: each run's selected step and its paper-profile means on validation, tno21 and vifb."""
     head = ["run", "steps", "selected step"] + [f"{s} {m}" for s in ("val", "tno21", "vifb") for m in
@@ -276,6 +338,9 @@ def main(argv=None) -> None:
                     "on validation (mix_sweep) and write a CSV")
     ap.add_argument("--ship", type=Path, metavar="DEST.pt", help="write the selected step of the one config given "
                     "(--rule) as shipped weights DEST.pt + DEST.json (ship), instead of the table")
+    ap.add_argument("--inspect", nargs="+", metavar="LABEL=WEIGHTS", help="per-source VIF of these models on the "
+                    "validation pairs of the one config given (inspect; --figure draws some of them), as CSV")
+    ap.add_argument("--figure", type=Path, help="with --inspect: PNG of validation pairs fused by each model")
     ap.add_argument("--shares", nargs="+", type=float, default=[0.5, 0.6, 0.7, 0.8, 0.9],
                     help="visible shares for --mix-sweep (default: %(default)s)")
     ap.add_argument("--rule", default="goal", help="selection rule: goal or metric:NAME (default: %(default)s)")
@@ -293,7 +358,15 @@ def main(argv=None) -> None:
         row = select_step(read_log(Path(config.out_dir) / VAL_LOG), args.rule, reference)
         print(f"wrote {ship(config, row['step'], args.ship, rule=args.rule, reference=reference)} (step {row['step']})")
         return
-    if args.mix_sweep:
+    if args.inspect:
+        from unrolled.train_config import TrainConfig
+
+        if len(args.configs) != 1 or any("=" not in m for m in args.inspect):
+            ap.error("--inspect takes one config and models as LABEL=WEIGHTS")
+        models = dict(m.split("=", 1) for m in args.inspect)
+        rows = inspect(TrainConfig.from_toml(args.configs[0]), models, figure=args.figure)
+        text = "model,VIF_ir,VIF_vi\n" + "".join(f"{r['model']},{r['VIF_ir']:.6g},{r['VIF_vi']:.6g}\n" for r in rows)
+    elif args.mix_sweep:
         from unrolled.train_config import TrainConfig
 
         if len(args.configs) != 1:

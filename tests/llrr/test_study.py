@@ -126,3 +126,33 @@ def test_ship_writes_a_validated_step_as_weights_with_its_sidecar(tmp_path):
     with pytest.raises(ValueError, match=r"step 3 was not validated .* validated steps: \[0, 2, 4\]"):
         ship(config, 3, tmp_path / "x.pt", reference=REF)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_inspect_gives_the_vif_of_each_source_and_draws_validation_pairs(tmp_path):
+    from llrr.metrics.vif import vifvec
+    from llrr.study import inspect
+    from llrr.training import MetricValidator
+    from tests.conftest import write_demo_pairs
+    from unrolled.data import PairDataset
+    from unrolled.train_config import TrainConfig
+    from unrolled.validation import split_pairs
+
+    folder = write_demo_pairs(tmp_path / "pairs", 6, (80, 96))
+    config = TrainConfig(data=(str(folder),), crop=32, val_fraction=0.34)
+    paths = {}
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        paths[f"net{seed}"] = tmp_path / f"w{seed}.pt"
+        torch.save(LRRNet().state_dict(), paths[f"net{seed}"])
+    rows = inspect(config, paths, figure=tmp_path / "f.png", shown=2, progress=False)
+    assert [r["model"] for r in rows] == ["net1", "net2"] and (tmp_path / "f.png").stat().st_size > 0
+    data = PairDataset([folder])
+    validator = MetricValidator(data.subset(split_pairs(data.names(), 0.34)[1]).images)
+    from unrolled import lrrnet
+
+    model = lrrnet(weights=paths["net2"])
+    fused = [validator.fuse(model, ir, vi) for ir, vi in validator.pairs]
+    assert rows[1]["VIF_ir"] == pytest.approx(np.mean([vifvec(p[0], f, scale=1.0) for p, f in
+                                                       zip(validator.pairs, fused, strict=True)]), rel=1e-12)
+    assert rows[1]["VIF_vi"] == pytest.approx(np.mean([vifvec(p[1], f, scale=1.0) for p, f in
+                                                       zip(validator.pairs, fused, strict=True)]), rel=1e-12)
