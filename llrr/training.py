@@ -3,7 +3,10 @@
 
 :class:`MetricValidator` fuses every validation pair at its native size exactly as ``llrr fuse`` does with the
 method "lrrnet" (each input min-max scaled, the output min-max scaled and rounded to 8 bits: the images that
-``llrr evaluate`` and docs/results.md score) and returns the mean of each metric of a profile over the pairs.
+``llrr evaluate`` and docs/results.md score) and returns the mean of each metric of a profile over the pairs. With
+``per_source=True`` it adds ``VIF_ir`` and ``VIF_vi``, the two terms the profile's VIF averages (``vifvec(IR, F)``
+and ``vifvec(VI, F)`` on the profile's scale): an output that copies one source can score a high VIF, the two terms
+show what each source contributes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 from .metrics import PROFILES, compute, list_metrics
 
 __all__ = ["MetricValidator", "train"]
+
+VIF_SCALE = {"paper": 1.0, "standard": 255.0}  # the image scale of each profile's VIF (llrr.metrics)
 
 
 def _uint8(a: np.ndarray) -> np.ndarray:
@@ -32,6 +37,8 @@ class MetricValidator:
     profile : {"paper", "standard"}
     metrics : iterable of str, optional
         A subset of the profile's metrics (default: all of them).
+    per_source : bool, default False
+        Also return ``VIF_ir`` and ``VIF_vi`` (higher is better).
 
     Attributes
     ----------
@@ -48,7 +55,8 @@ class MetricValidator:
     ['En', 'SD']
     """
 
-    def __init__(self, pairs: Sequence, *, profile: str = "paper", metrics: Iterable[str] | None = None):
+    def __init__(self, pairs: Sequence, *, profile: str = "paper", metrics: Iterable[str] | None = None,
+                 per_source: bool = False):
         names = list_metrics(profile) if metrics is None else list(metrics)
         unknown = [m for m in names if m not in PROFILES[profile]]
         if unknown:
@@ -59,6 +67,9 @@ class MetricValidator:
         self.pairs = [(_uint8(np.asarray(a)), _uint8(np.asarray(b))) for a, b in pairs]
         self.profile, self.metrics = profile, tuple(names)
         self.higher_is_better = {m: PROFILES[profile][m].higher_is_better for m in names}
+        self.per_source = bool(per_source)
+        if self.per_source:
+            self.higher_is_better.update(VIF_ir=True, VIF_vi=True)
 
     def fuse(self, model, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
         """The uint8 image ``llrr fuse`` writes for this pair and model."""
@@ -68,9 +79,17 @@ class MetricValidator:
         return np.round(np.clip(fused, 0.0, 1.0) * 255.0).astype(np.uint8)
 
     def __call__(self, model) -> dict[str, float]:
-        rows = [compute(self.fuse(model, ir, vi), ir, vi, profile=self.profile, metrics=self.metrics)
-                for ir, vi in self.pairs]
-        return {m: float(np.mean([r[m] for r in rows])) for m in self.metrics}
+        from .metrics.vif import vifvec
+
+        scale = VIF_SCALE[self.profile]
+        rows = []
+        for ir, vi in self.pairs:
+            fused = self.fuse(model, ir, vi)
+            row = compute(fused, ir, vi, profile=self.profile, metrics=self.metrics)
+            if self.per_source:
+                row.update(VIF_ir=vifvec(ir, fused, scale=scale), VIF_vi=vifvec(vi, fused, scale=scale))
+            rows.append(row)
+        return {m: float(np.mean([r[m] for r in rows])) for m in rows[0]}
 
 
 def train(config, *, resume=None, progress: bool = True, callback=None):
@@ -79,7 +98,7 @@ def train(config, *, resume=None, progress: bool = True, callback=None):
     from unrolled.train import train as train_unrolled
 
     def metrics(dataset):
-        return MetricValidator(dataset.images, profile=config.val_profile)
+        return MetricValidator(dataset.images, profile=config.val_profile, per_source=True)
 
     return train_unrolled(config, resume=resume, progress=progress, callback=callback,
                           validators=(metrics,) if config.val_fraction > 0 else ())

@@ -41,6 +41,14 @@ def test_goal_criteria_and_the_goal_rule():
     with pytest.raises(ValueError, match="no validation rows with finite scores"):
         select_step([], "metric:VIF")
     assert select_step([_row(1, VIF=float("nan")), _row(2, VIF=0.1)], "metric:VIF")["step"] == 2  # NaN never wins
+    # each source's VIF term counts where both the row and the reference record it
+    ref = dict(REF, VIF_ir=1.0, VIF_vi=1.3)
+    copy = _row(1, VIF=1.3, VIF_ir=0.7, VIF_vi=1.9)  # copies the visible image: meets the five, not VIF_ir
+    fuses = _row(2, VIF=1.2, VIF_ir=1.1, VIF_vi=1.3)
+    assert goal_met(copy, ref) == {"En": True, "SD": True, "MI": True, "VIF": True, "Nabf": True, "VIF_ir": False,
+                                   "VIF_vi": True}
+    assert select_step([copy, fuses], "goal", ref)["step"] == 2
+    assert len(goal_met(copy, REF)) == 5
     with pytest.raises(ValueError, match="direction of 'foo' is unknown"):
         select_step([{"step": 1, "foo": 1.0}], "metric:foo")
 

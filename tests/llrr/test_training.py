@@ -43,6 +43,13 @@ def test_the_validator_scores_what_llrr_fuse_writes(tmp_path):
                                           "Nabf": False}
     with pytest.raises(ValueError, match="unknown metric"):
         MetricValidator([(ir, vi)], metrics=["Qabf"])
+    # per source: the two terms the paper's VIF averages (so their mean is it), for each profile's scale
+    for profile in ("paper", "standard"):
+        both = MetricValidator([(ir, vi)], profile=profile, per_source=True)
+        got = both(net)
+        assert got["VIF"] == pytest.approx((got["VIF_ir"] + got["VIF_vi"]) / 2, rel=1e-12)
+        assert got["VIF_ir"] != pytest.approx(got["VIF_vi"], rel=1e-3)
+        assert both.higher_is_better["VIF_ir"] and both.higher_is_better["VIF_vi"]
 
 
 def test_llrr_train_selects_the_best_checkpoint_by_a_metric(tmp_path, pairs_dir, capsys):
