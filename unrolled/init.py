@@ -17,40 +17,11 @@ taps, all biases 0. By default (weights 1/2) the network returns the average of 
 
 (primes: the visible problem's atoms); ``low`` and ``sparse`` set other weights per source and part.
 
-**From training images** (:func:`problems_from_training_data`, :func:`lrrnet_from_training_data`). The released
-architecture has 128 + 128 atoms of 3 x 3 pixels per branch: 256 atoms for 9-dimensional patches. Learning all of
-them by :func:`solvers.dictionary.learn_dictionaries` is possible (started from random patches every atom stays in
-use) but says little: the learned atoms stay next to their random starting patches, both halves are near-constant
-patches, so the base/salient split carries no meaning (each half codes half of the image), the Gram products of 256
-atoms make it seconds per hundred iterations, and the Lipschitz constant, dominated by 128 near-constant atoms,
-leaves the details far from converged after T = 4 steps (measured on a 128 x 128 RoadScene visible crop: 38 dB PSNR
-for the reconstruction of the network so initialised, 59 dB with the recipe below; infrared 48 dB). What
-9-dimensional patches do determine is a small dictionary. So, per modality (the branches have their own parameters,
-and infrared and visible patches differ):
-
-1. sample ``patches`` random s x s patches of the training images (:func:`sample_patches`, pixels uniformly);
-2. learn a **core** dictionary of ``core = (k1, k2)`` atoms (default 4 base, 16 salient, i.e. a 2x overcomplete
-   salient dictionary) with Algorithm 1 as the coding solver (l1 on L, the model the network unrolls), started from
-   the k1 leading principal directions of the patches (the low-rank base: the constant patch, then the gradients) and
-   from k2 distinct contrasted mean-removed patches (the salient part); then every atom is scaled to unit norm (the
-   usual constraint of dictionary learning, of which Eq. 2's ridge :math:`\phi(D)` is the penalised form: the
-   scales it leaves unbalance the spectrum of the convolution, and with it what T = 4 steps converge). An atom the
-   learning drops (no patch uses it, so the ridge sets it to zero) is put back as its starting atom: a zero atom would
-   be a dead channel, whose gradients are zero forever;
-3. **replicate** the core to n_low and n_sparse atoms: channel j holds core atom ``j mod k``; every copy after the
-   first gets a Gaussian perturbation of relative size ``jitter`` (default 0.1). Without it, c exact copies of an atom
-   d reproduce the core iteration: with :math:`w = c z` the copies' update is
-   :math:`w \leftarrow h_{c\mu\lambda}(c\mu\, d \star r + w)`, the core step with a per-atom step :math:`c\mu` (a
-   diagonal preconditioning: by default 32 copies of each of 4 base atoms, 8 of each of 16 salient atoms);
-   but identical channels receive identical gradients and would never separate in training, hence the jitter;
-4. build the :class:`~solvers.ConvProblem` (reflect boundary, ``lam3`` is Algorithm 1's
-   :math:`\lambda_3`, :math:`\hat\lambda_3 = 1 - \lambda_3`) with step :math:`\mu = 1/\mathrm{bound}` from
-   :meth:`~solvers.ConvProblem.lipschitz_bound` for ``image_shape`` (never above :math:`1/\mathrm{Lip}`; the training
-   crop size by default).
-
-``lam1`` and ``lam2`` serve both the patch learning and the convolutional problem: a pixel of the convolutional model
-is covered by s*s patches, which scales its codes and its data term by about the same factor, so the same weights
-mean about the same thing. Their defaults (1e-3, 3e-3) suit images on [0, 1].
+**From training images** (:func:`problems_from_training_data`, :func:`lrrnet_from_training_data`), per modality:
+sample random s x s patches (:func:`sample_patches`); learn a small unit-norm **core** dictionary (``core = (k1, k2)``,
+default 4 base and 16 salient atoms) with Algorithm 1 as the coder; **replicate** it to n_low and n_sparse channels,
+the copies jittered so that they separate in training; build the reflect-boundary :class:`~solvers.ConvProblem` with
+step ``1 / lipschitz_bound(image_shape)``. Each step and why: docs/training.md, "The Algorithm 1 start".
 """
 
 from __future__ import annotations
