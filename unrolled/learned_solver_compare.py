@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from solvers.registry import get_solver
 
 from . import learned_solver as ls
 from ._atomic import atomic_target, atomic_write_text
+from ._threads import threads as _threads
 
 __all__ = ["Record", "heldout_crops", "compare", "markdown", "plot", "main"]
 
@@ -46,21 +46,9 @@ FAST_CHECKPOINTS = (1, 2, 4)
 REFERENCE_ITER, FAST_REFERENCE_ITER = 1000, 100
 
 
-@contextmanager
 def threads(n: int):
     """Run torch, BLAS and numba with ``n`` threads (restored afterwards): the same compute for every method."""
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(n)
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before[0])
-        numba.set_num_threads(before[1])
+    return _threads(n, blas=True)
 
 
 @dataclass(frozen=True)

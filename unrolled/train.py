@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
+from ._threads import set_threads
 from .data import CropSampler, PairDataset
 from .lrrnet import LRRNet
 from .train_config import TrainConfig
@@ -196,22 +197,6 @@ def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[d
     atomic_write_text(out / names[1], json.dumps(sidecar, indent=2) + "\n")
 
 
-def _set_threads(threads: int):
-    """Set torch's and numba's thread counts; returns a function that restores them."""
-    import numba
-
-    before = torch.get_num_threads(), numba.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-
-    def restore():
-        torch.set_num_threads(before[0])
-        numba.set_num_threads(before[1])
-
-    return restore
-
-
 def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=None,
           validators: tuple = ()) -> TrainSummary:
     """Train an LRRNet as ``config`` says (module docstring: what is written where).
@@ -268,7 +253,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     if ckpt is not None:
         _check_resumable(ckpt, config, dataset.names(), val_set.names())
 
-    restore_threads = _set_threads(config.threads)
+    restore_threads = set_threads(config.threads)
     try:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)  # noqa: NPY002 (seed the global state for code that uses it)
