@@ -16,6 +16,7 @@ import numpy as np
 
 from llrr.io import load_grey
 from solvers import LowRankSparseProblem, extract_patches
+from solvers._files import SHARED
 from solvers.dictionary import dct_atoms
 
 DEMO = Path(__file__).resolve().parents[1] / "llrr" / "data" / "demo_vi.png"
@@ -73,9 +74,6 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-
-
-SHARED = Path(os.environ.get("LLRR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
 def shared(*parts) -> Path | None:

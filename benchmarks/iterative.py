@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from solvers import LowRankSparseProblem, extract_patches
+from solvers._files import SHARED
 from solvers.dictionary import dct_atoms
 from solvers.registry import get_solver
 
 HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("LLRR_SHARED", HERE.parents[1] / "shared"))
 FIGURE = HERE / "iterative_vs_feedforward.png"
 
 SOLVERS = ("algorithm1", "ista", "fista", "admm")

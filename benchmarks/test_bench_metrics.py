@@ -6,14 +6,13 @@ sources) stands in, repeated; ``LLRR_BENCH_SMOKE=1`` uses 2 pairs.
 """
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from llrr.io import demo_pair, load_grey
 from llrr.metrics import compute, list_metrics
+from solvers._files import SHARED
 
-SHARED = Path(os.environ.get("LLRR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 TNO = SHARED / "data" / "tno21"
 
 

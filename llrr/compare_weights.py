@@ -12,15 +12,15 @@ no worse than +0.02, on both test sets.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
+from solvers._files import SHARED
+
 __all__ = ["TABLE5_LRRNET", "compare", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
 TEST_SETS = {"tno21": SHARED / "data" / "tno21", "vifb": SHARED / "data" / "vifb"}
 TABLE5_LRRNET = {"En": 6.85836, "SD": 81.78905, "MI": 13.71673, "SSIM": 0.70625, "VIF": 0.71399, "Nabf": 0.14168}
 GOAL_HIGHER = ("En", "SD", "MI", "VIF")

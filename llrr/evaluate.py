@@ -33,9 +33,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from solvers._files import IMAGE_SUFFIXES, images_by_stem
+
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "EvaluationResult", "pair_images", "evaluate"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _MAX_LISTED = 10  # problems listed in one error message before "... and N more"
 
 
@@ -60,15 +61,7 @@ def _check_dir(path, what: str) -> Path:
 
 def _index(folder: Path, what: str) -> dict[str, Path]:
     """Image files of ``folder`` by stem; two files with one stem (``01.png`` and ``01.bmp``) are an error."""
-    found: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
-            continue
-        if p.stem in found:
-            raise ValueError(f"{what} directory {folder} holds two images named {p.stem!r}: "
-                             f"{found[p.stem].name} and {p.name}; keep one")
-        found[p.stem] = p
-    return found
+    return images_by_stem(folder, what)
 
 
 def _size(path: Path) -> tuple[int, int]:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers._files import IMAGE_SUFFIXES, images_by_stem
+
 from .fuse import fuse
 from .io import one_line, read_image, write_image
 
 __all__ = ["IMAGE_SUFFIXES", "BatchReport", "pair_folders", "fuse_pair", "fuse_folders", "plot_compare"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @dataclass
@@ -41,13 +42,7 @@ def _images(folder: Path, what: str) -> dict[str, Path]:
         raise FileNotFoundError(f"{what} directory not found: {folder}")
     if not folder.is_dir():
         raise ValueError(f"{what} must be a directory, got the file {folder}")
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
-            if p.stem in out:
-                raise ValueError(f"{what} directory holds two images named {p.stem!r}: {out[p.stem].name}, {p.name}")
-            out[p.stem] = p
-    return out
+    return images_by_stem(folder, what)
 
 
 def pair_folders(ir_dir, vi_dir) -> tuple[list[tuple[str, Path, Path]], dict[str, str]]:

@@ -8,14 +8,12 @@ it is given (16-bit PNG/TIFF for uint16, float32 TIFF for float) and writes atom
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from solvers._files import atomic_path
 
 __all__ = ["DEMO_IR", "DEMO_VI", "demo_pair", "read_image", "write_image", "load_grey", "atomic_path",
            "save_figure"]
@@ -144,32 +142,6 @@ def load_grey(path) -> np.ndarray:
 
         return np.asarray(Image.fromarray(a).convert("L"), dtype=np.float64)
     return a.astype(np.float64)
-
-
-@contextmanager
-def atomic_path(path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it.
-
-    Nothing already at ``path`` is lost or half-written if writing fails. The file gets the usual permissions
-    (0o666 less the umask), not mkstemp's private 0o600.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix or path.suffix, dir=path.parent)
-    except OSError as exc:  # a read-only folder, a file where a folder should be, a full disk: name the target
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def save_figure(fig, path, *, dpi: int = 100) -> Path:

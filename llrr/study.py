@@ -24,17 +24,17 @@ a choice.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from solvers._files import SHARED
+
 __all__ = ["GOAL_HIGHER", "NABF_SLACK", "inspect", "main", "mix_sweep", "reference_validation", "score_folder",
            "select_step", "ship", "study"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
 OFFICIAL = SHARED / "weights" / "lrrnet_official_tno_block4.model"
 TEST_SETS = {"tno21": SHARED / "data" / "tno21", "vifb": SHARED / "data" / "vifb"}
 GOAL_HIGHER = ("En", "SD", "MI", "VIF")

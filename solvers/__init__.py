@@ -5,16 +5,55 @@ Patches (:mod:`solvers.patches`), the problem of Eq. 1-5 (:mod:`solvers.problem`
 and dictionary learning, all behind one template (:mod:`solvers.base`) and one registry (:mod:`solvers.registry`).
 """
 
-from .admm import ADMM, admm
-from .algorithm1 import Algorithm1, algorithm1
-from .base import ConvergenceWarning, IterativeSolver, SolverResult
-from .cd import CoordinateDescent, coordinate_descent
-from .convolutional import ConvAlgorithm1, ConvProblem, ConvSolverResult, conv_algorithm1, patch_dictionary_to_filters
-from .factored import Factored, factored
-from .ista import FISTA, ISTA, fista, ista
-from .patches import extract_patches, fold_patches, n_patches, patch_positions
-from .problem import LowRankSparseProblem, power_iteration
-from .prox import L1Prox, NuclearProx, soft_threshold, soft_threshold_numpy, svt
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+# name -> submodule; the names are imported on first use (PEP 562), so that ``import solvers`` (and the light helpers
+# in ``solvers._files`` that llrr imports at start-up) do not load numba, scipy and scikit-learn
+_EXPORTS = {
+    "ADMM": "admm", "admm": "admm",
+    "Algorithm1": "algorithm1", "algorithm1": "algorithm1",
+    "ConvergenceWarning": "base", "IterativeSolver": "base", "SolverResult": "base",
+    "CoordinateDescent": "cd", "coordinate_descent": "cd",
+    "ConvAlgorithm1": "convolutional", "ConvProblem": "convolutional", "ConvSolverResult": "convolutional",
+    "conv_algorithm1": "convolutional", "patch_dictionary_to_filters": "convolutional",
+    "Factored": "factored", "factored": "factored",
+    "FISTA": "ista", "ISTA": "ista", "fista": "ista", "ista": "ista",
+    "extract_patches": "patches", "fold_patches": "patches", "n_patches": "patches", "patch_positions": "patches",
+    "LowRankSparseProblem": "problem", "power_iteration": "problem",
+    "L1Prox": "prox", "NuclearProx": "prox", "soft_threshold": "prox", "soft_threshold_numpy": "prox", "svt": "prox",
+}
+# functions named as their submodule: importing ``solvers.admm`` must not replace the function ``solvers.admm``
+_SHADOWED = frozenset(name for name, module in _EXPORTS.items() if name == module)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package module: when the import system sets a shadowed name to its submodule (``import solvers.ista``),
+    the attribute becomes the function of that name instead, as an eager ``from .ista import ista`` left it."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ADMM",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from solvers._files import SHARED
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
 DEMO_DIR = REPO / "llrr" / "data"
 
 

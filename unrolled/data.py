@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from solvers._files import IMAGE_SUFFIXES, images_by_stem
+
 __all__ = ["ImagePair", "Batch", "find_pairs", "read_grey", "PairDataset", "CropSampler", "minmax01", "resize_bilinear",
            "IMAGE_SUFFIXES", "SAMPLINGS"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SAMPLINGS = ("crop", "resize", "scale")
 MINMAX_EPS = 1e-5
 
@@ -66,20 +67,10 @@ class Batch:
     keys: tuple[tuple[int, bool, bool], ...] | None = None
 
 
-def _images_by_stem(folder: Path) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            if p.stem in out:
-                raise ValueError(f"two images with the stem {p.stem!r} in {folder}: {out[p.stem].name} and {p.name}")
-            out[p.stem] = p
-    return out
-
-
 def _flat_layout(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     ir: dict[str, Path] = {}
     vi: dict[str, Path] = {}
-    for stem, p in _images_by_stem(folder).items():
+    for stem, p in images_by_stem(folder, "data").items():
         for suffix, side in (("_ir", ir), ("_vi", vi)):
             if stem.endswith(suffix) and len(stem) > len(suffix):
                 name = stem[: -len(suffix)]
@@ -103,7 +94,7 @@ def find_pairs(directory) -> list[ImagePair]:
     if not folder.is_dir():
         raise FileNotFoundError(f"data directory not found: {folder}")
     if (folder / "ir").is_dir() and (folder / "vi").is_dir():
-        ir, vi = _images_by_stem(folder / "ir"), _images_by_stem(folder / "vi")
+        ir, vi = images_by_stem(folder / "ir", "ir"), images_by_stem(folder / "vi", "vi")
         layout = f"{folder}/ir/NAME and {folder}/vi/NAME"
     else:
         ir, vi = _flat_layout(folder)

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,6 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from solvers import LowRankSparseProblem
+from solvers._files import SHARED
 from solvers.dictionary import dct_atoms
 
 from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
@@ -74,7 +74,6 @@ __all__ = ["LearnedSolverConfig", "eq5_objective", "patch_objective", "load_imag
            "training_dirs", "train_learned_solver", "save_learned_solver", "load_learned_solver", "DEFAULT_WEIGHTS"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LLRR_SHARED", REPO.parent / "shared"))
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights_data" / "llrr_solver_t4.pt"
 DEMO_PAIR = (REPO / "llrr" / "data" / "demo_ir.png", REPO / "llrr" / "data" / "demo_vi.png")
 

@@ -21,13 +21,14 @@ every one and where ours could differ):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from solvers._files import SHARED as _SHARED
 
 from ._atomic import safe_torch_load
 
@@ -37,7 +38,6 @@ __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow
 #: eps of the authors' per-image min-max (``utils.normalize_tensor``, used on the output inside the training loss).
 MINMAX_EPS = 1e-5
 
-_SHARED = Path(os.environ.get("LLRR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 #: The Caffe VGG-16 weights (conv1_1 .. conv4_3) that the paper's loss expects (../shared/weights/README.md).
 DEFAULT_VGG_WEIGHTS = _SHARED / "weights" / "vgg16_caffe_conv1_1-conv4_3.pth"
 
