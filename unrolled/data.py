@@ -39,6 +39,7 @@ __all__ = ["ImagePair", "Batch", "find_pairs", "read_grey", "PairDataset", "Crop
 
 SAMPLINGS = ("crop", "resize", "scale")
 MINMAX_EPS = 1e-5
+"""The authors' eps of every min-max scaling: inputs, the fused output, the loss's I_f (one constant)."""
 
 
 @dataclass(frozen=True)

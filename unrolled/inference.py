@@ -8,13 +8,13 @@ import warnings
 import numpy as np
 import torch
 
+from .data import MINMAX_EPS
 from .fast import fast_forward, fast_unsupported_reason
 from .lrrnet import LRRNet
 
 __all__ = ["fuse_images", "NORMALIZATIONS"]
 
 NORMALIZATIONS = ("official", "minmax", "none")
-_EPS = 1e-5
 
 
 def _check_pair(ir, vi, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def _check_pair(ir, vi, radius: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _minmax(a: np.ndarray) -> np.ndarray:
-    return (a - a.min()) / (a.max() - a.min() + _EPS)
+    return (a - a.min()) / (a.max() - a.min() + MINMAX_EPS)
 
 
 def _forward_tiled(model: LRRNet, ir: torch.Tensor, vi: torch.Tensor, tile: int | None, overlap: int) -> np.ndarray:

@@ -52,6 +52,10 @@ def test_each_helper_exists_once():
     assert unrolled._atomic.sha256_file is sha256_file and unrolled._atomic.atomic_write_text is atomic_write_text
     assert llrr.evaluate.IMAGE_SUFFIXES is llrr.fuse_files.IMAGE_SUFFIXES is unrolled.data.IMAGE_SUFFIXES \
         is IMAGE_SUFFIXES
+    import unrolled.inference
+    import unrolled.losses
+
+    assert unrolled.losses.MINMAX_EPS is unrolled.data.MINMAX_EPS is unrolled.inference.MINMAX_EPS == 1e-5
 
 
 def test_importing_solvers_and_the_light_parts_of_llrr_loads_no_heavy_module():
