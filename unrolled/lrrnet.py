@@ -26,7 +26,7 @@ from torch import nn
 from .blocks import LLRRBlock, PaddedConv
 from .threshold import soft_threshold
 
-__all__ = ["LRRNetConfig", "LRRNet", "LLRRBranch", "Conv8Branch", "DenseBranch", "Decoder", "lrrnet"]
+__all__ = ["LRRNetConfig", "LRRNet", "LLRRBranch", "Conv8Branch", "DenseBranch", "Decoder"]
 
 EXTRACTORS = ("llrr", "conv8", "dense")
 FUSIONS = ("cat", "add")
@@ -260,14 +260,13 @@ class LRRNet(nn.Module):
         return self.decompose(ir, vi)["fused"]
 
 
-def lrrnet(weights=None, **config) -> LRRNet:
-    """Build an LRRNet; ``weights`` may be a name of the weights registry (:func:`unrolled.weights.list_weights`) or
-    the path of a checkpoint (the authors' released file, or a state_dict of this package), loaded strictly."""
-    if weights is None:
-        return LRRNet(**config)
-    from .weights import load_official_checkpoint, resolve_weights
+def __getattr__(name: str):
+    if name == "lrrnet":  # the builder lives with the weights it loads (no import circle lrrnet <-> weights)
+        import warnings
 
-    model = load_official_checkpoint(resolve_weights(weights))
-    if config and LRRNetConfig(**config) != model.config:
-        raise ValueError(f"the checkpoint is the architecture {model.config}, not {LRRNetConfig(**config)}")
-    return model
+        from .weights import lrrnet as builder
+
+        warnings.warn("unrolled.lrrnet.lrrnet moved to unrolled.weights.lrrnet (also unrolled.lrrnet() from the "
+                      "package); this alias goes in the next release", DeprecationWarning, stacklevel=2)
+        return builder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

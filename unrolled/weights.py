@@ -21,7 +21,7 @@ import torch
 from ._atomic import safe_torch_load, sha256_file
 from .lrrnet import LRRNet, LRRNetConfig
 
-__all__ = ["official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256", "WeightsEntry", "WEIGHTS",
+__all__ = ["lrrnet", "official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256", "WeightsEntry", "WEIGHTS",
            "list_weights", "resolve_weights", "sha256_of"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights_data"
@@ -177,3 +177,14 @@ def load_official_checkpoint(path, *, map_location: str = "cpu") -> LRRNet:
                                                     ("mis-shaped", misshaped)) if keys))
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in ours.items()}, strict=True)
     return model.eval()
+
+
+def lrrnet(weights=None, **config) -> LRRNet:
+    """Build an LRRNet; ``weights`` may be a name of the weights registry (:func:`unrolled.weights.list_weights`) or
+    the path of a checkpoint (the authors' released file, or a state_dict of this package), loaded strictly."""
+    if weights is None:
+        return LRRNet(**config)
+    model = load_official_checkpoint(resolve_weights(weights))
+    if config and LRRNetConfig(**config) != model.config:
+        raise ValueError(f"the checkpoint is the architecture {model.config}, not {LRRNetConfig(**config)}")
+    return model

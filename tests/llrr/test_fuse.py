@@ -171,8 +171,8 @@ def test_make_run_default_method(tmp_path, capsys):
 
 def test_the_default_method_is_lrrnet_with_the_shipped_weights():
     """Issue 8: once the project ships its own weights, `llrr.fuse` uses LRRNet with them by default."""
+    from unrolled import lrrnet
     from unrolled.inference import fuse_images
-    from unrolled.lrrnet import lrrnet
 
     assert llrr.DEFAULT_METHOD == "lrrnet"
     ir, vi = demo_pair()

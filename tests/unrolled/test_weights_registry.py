@@ -33,3 +33,15 @@ def test_a_wrong_hash_is_refused(monkeypatch):
     monkeypatch.setitem(WEIGHTS, "tampered", replace(entry, name="tampered", sha256="0" * 64))
     with pytest.raises(ValueError, match="sha256"):
         resolve_weights("tampered")
+
+
+def test_the_builder_lives_with_the_weights_and_the_old_name_warns():
+    import unrolled
+    import unrolled.weights
+
+    assert unrolled.lrrnet is unrolled.weights.lrrnet
+    with pytest.warns(DeprecationWarning, match="moved to unrolled.weights.lrrnet"):
+        from unrolled.lrrnet import lrrnet as old
+    assert old is unrolled.weights.lrrnet
+    with pytest.raises(ImportError, match="cannot import name 'nothing'"):
+        from unrolled.lrrnet import nothing  # noqa: F401
