@@ -23,7 +23,6 @@ __all__ = ["TABLE5_LRRNET", "compare", "main"]
 REPO = Path(__file__).resolve().parents[1]
 TEST_SETS = {"tno21": SHARED / "data" / "tno21", "vifb": SHARED / "data" / "vifb"}
 TABLE5_LRRNET = {"En": 6.85836, "SD": 81.78905, "MI": 13.71673, "SSIM": 0.70625, "VIF": 0.71399, "Nabf": 0.14168}
-GOAL_HIGHER = ("En", "SD", "MI", "VIF")
 # (dataset, image, centre as fractions of height and width)
 CROPS = [("tno21", "04", 0.5, 0.5), ("tno21", "10", 0.5, 0.45), ("tno21", "17", 0.5, 0.5),
          ("vifb", "manCall", 0.5, 0.5), ("vifb", "walking", 0.5, 0.5)]
@@ -91,22 +90,16 @@ def _table(rows: dict[str, dict[str, float]], metrics: list[str], digits: int = 
     return lines
 
 
-def goal(ours: dict[str, float], released: dict[str, float]) -> dict[str, bool]:
-    """The goal's criteria: En, SD, MI, VIF at least the released checkpoint's, Nabf at most its value + 0.02."""
-    met = {m: ours[m] >= released[m] for m in GOAL_HIGHER}
-    met["Nabf"] = ours["Nabf"] <= released["Nabf"] + 0.02
-    return met
-
-
 def _dataset_section(dname: str, res: dict, models: list[str]) -> list[str]:
     from .metrics import PROFILES
+    from .study import goal_met
 
     paper = list(PROFILES["paper"])
     labels = {"ours": "ours", "previous": "previous default", RELEASED: RELEASED}
     means = {labels[m]: _means(res["scores"][m], "paper") for m in models}
     if dname == "tno21":
         means["paper, Table 5 (LRRNet row)"] = TABLE5_LRRNET
-    met = goal(means["ours"], means[RELEASED])
+    met = goal_met(means["ours"], means[RELEASED])
     ours, rel = res["scores"]["ours"], res["scores"][RELEASED]
     lines = [f"## {dname} ({len(res['names'])} pairs)", "", "### Means, paper profile (Li's semantics)", "",
              *_table(means, paper, 5), "",

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from solvers._files import SHARED
 
-__all__ = ["GOAL_HIGHER", "NABF_SLACK", "inspect", "main", "mix_sweep", "reference_validation", "score_folder",
+__all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_sweep", "per_source_vif", "reference_validation", "score_folder",
            "select_step", "ship", "study"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,16 +184,16 @@ def mix_sweep(config, shares, *, reference: dict[str, float] | None = None, prog
 
     if config.init != "algorithm1" or config.val_fraction == 0:
         raise ValueError("mix_sweep needs a config with init = 'algorithm1' and val_fraction > 0")
-    bad = [s for s in shares if not 0.0 < float(s) <= 1.0]
-    if not shares or bad:
-        raise ValueError(f"shares must be numbers in (0, 1], got {list(shares)}")
+    shares = [float(s) for s in shares]
+    if not shares or any(not 0.0 < s <= 1.0 for s in shares):
+        raise ValueError(f"shares must be numbers in (0, 1], got {shares}")
     full = PairDataset(config.data, min_size=config.crop, progress=progress)
     train_idx, val_idx = split_pairs(full.names(), config.val_fraction)
     validator = MetricValidator(full.subset(val_idx).images, profile="paper", per_source=True)
     reference = reference_validation(config) if reference is None else reference
     net = initial_model(config, full.subset(train_idx)).eval()
     rows = []
-    for s in tqdm(sorted(float(s) for s in shares), desc="mix sweep", disable=not progress):
+    for s in tqdm(sorted(shares), desc="mix sweep", disable=not progress):
         set_decoder_mix(net, (1.0 - s, s), (1.0 - s, s))
         scores = validator(net)
         rows.append({"share": s, **scores, "criteria": sum(goal_met(scores, reference).values())})
@@ -235,9 +235,9 @@ def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, fl
         raise ValueError(f"step {step} was not validated in {out / VAL_LOG}; validated steps: {sorted(rows)}")
     state = safe_torch_load(out / VALIDATED / f"step_{step:06d}.pt")
     state = {k: v.to(torch.float32).contiguous() for k, v in state.items()}
-    atomic_torch_save(state, dest)
-    reference = reference_validation(config) if reference is None else reference
+    reference = reference_validation(config) if reference is None else reference  # all that can fail, before writing
     val_names = _validation_names(config)
+    atomic_torch_save(state, dest)
     sidecar = {
         "format": "llrr-lrrnet-weights", "file": dest.name, "sha256": sha256_file(dest),
         "architecture": dict(config.to_dict()["model"]), "parameters": sum(v.numel() for v in state.values()),
@@ -258,7 +258,7 @@ def _validation_names(config) -> list[str]:
     return [names[i] for i in split_pairs(names, config.val_fraction)[1]]
 
 
-def inspect(config, models: dict, *, figure=None, shown: int = 4, progress: bool = True) -> list[dict]:
+def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progress: bool = True) -> list[dict]:
     """Per-source VIF of each model on ``config``'s validation pairs, and optionally a figure of some of them.
 
     The paper profile's VIF averages ``vifvec(IR, F)`` and ``vifvec(VI, F)``, so an output that copies one source can
@@ -346,7 +346,7 @@ def main(argv=None) -> None:
     ap.add_argument("--ship", type=Path, metavar="DEST.pt", help="write the selected step of the one config given "
                     "(--rule) as shipped weights DEST.pt + DEST.json (ship), instead of the table")
     ap.add_argument("--inspect", nargs="+", metavar="LABEL=WEIGHTS", help="per-source VIF of these models on the "
-                    "validation pairs of the one config given (inspect; --figure draws some of them), as CSV")
+                    "validation pairs of the one config given (per_source_vif; --figure draws some of them), as CSV")
     ap.add_argument("--figure", type=Path, help="with --inspect: PNG of validation pairs fused by each model")
     ap.add_argument("--shares", nargs="+", type=float, default=[0.5, 0.6, 0.7, 0.8, 0.9],
                     help="visible shares for --mix-sweep (default: %(default)s)")
@@ -371,7 +371,7 @@ def main(argv=None) -> None:
         if len(args.configs) != 1 or any("=" not in m for m in args.inspect):
             ap.error("--inspect takes one config and models as LABEL=WEIGHTS")
         models = dict(m.split("=", 1) for m in args.inspect)
-        rows = inspect(TrainConfig.from_toml(args.configs[0]), models, figure=args.figure)
+        rows = per_source_vif(TrainConfig.from_toml(args.configs[0]), models, figure=args.figure)
         text = "model,VIF_ir,VIF_vi\n" + "".join(f"{r['model']},{r['VIF_ir']:.6g},{r['VIF_vi']:.6g}\n" for r in rows)
     elif args.mix_sweep:
         from unrolled.train_config import TrainConfig

@@ -82,12 +82,16 @@ class MetricValidator:
         from .metrics.vif import vifvec
 
         scale = VIF_SCALE[self.profile]
+        # per source, the profile's VIF is the mean of the two terms: computed once, not twice
+        others = [m for m in self.metrics if not (self.per_source and m == "VIF")]
         rows = []
         for ir, vi in self.pairs:
             fused = self.fuse(model, ir, vi)
-            row = compute(fused, ir, vi, profile=self.profile, metrics=self.metrics)
+            row = compute(fused, ir, vi, profile=self.profile, metrics=others) if others else {}
             if self.per_source:
                 row.update(VIF_ir=vifvec(ir, fused, scale=scale), VIF_vi=vifvec(vi, fused, scale=scale))
+                if "VIF" in self.metrics:
+                    row["VIF"] = (row["VIF_ir"] + row["VIF_vi"]) / 2
             rows.append(row)
         return {m: float(np.mean([r[m] for r in rows])) for m in rows[0]}
 

@@ -7,9 +7,10 @@ and dictionary learning, all behind one template (:mod:`solvers.base`) and one r
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
+import importlib as _importlib
+import pkgutil as _pkgutil
+import sys as _sys
+import types as _types
 
 # name -> submodule; the names are imported on first use (PEP 562), so that ``import solvers`` (and the light helpers
 # in ``solvers._files`` that llrr imports at start-up) do not load numba, scipy and scikit-learn
@@ -28,32 +29,36 @@ _EXPORTS = {
 }
 # functions named as their submodule: importing ``solvers.admm`` must not replace the function ``solvers.admm``
 _SHADOWED = frozenset(name for name, module in _EXPORTS.items() if name == module)
+_SUBMODULES = frozenset(m.name for m in _pkgutil.iter_modules(__path__))
 
 
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
+        if name in _SUBMODULES:  # ``solvers.prox`` after a plain ``import solvers``, as the eager package allowed
+            return _importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    public = {n for n in globals() if not n.startswith("_")} - {"annotations"}
+    return sorted(public | set(__all__) | _SUBMODULES)
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """The package module: when the import system sets a shadowed name to its submodule (``import solvers.ista``),
     the attribute becomes the function of that name instead, as an eager ``from .ista import ista`` left it."""
 
     def __setattr__(self, name: str, value) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
+        if name in _SHADOWED and isinstance(value, _types.ModuleType):
             value = getattr(value, name)
         super().__setattr__(name, value)
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ADMM",

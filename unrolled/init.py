@@ -68,6 +68,8 @@ def _set_weighted_sum(conv: PaddedConv, weights: tuple[float, float]) -> None:
 def set_decoder_mix(net: LRRNet, low: tuple[float, float], sparse: tuple[float, float]) -> LRRNet:
     """Set (in place) ``net``'s ``fuse_low`` / ``fuse_sparse`` to the weighted sums ``low`` and ``sparse`` of the
     sources' (infrared, visible) parts, as :func:`lrrnet_from_problems` does; returns ``net``."""
+    if net.config.channels != 1:
+        raise ValueError(f"set_decoder_mix weighs grey networks (channels=1), got channels={net.config.channels}")
     low, sparse = check_mix(low, "low", net.config.fusion), check_mix(sparse, "sparse", net.config.fusion)
     with torch.no_grad():
         _set_weighted_sum(net.decoder.fuse_low, low)

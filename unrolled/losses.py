@@ -36,8 +36,6 @@ from .data import MINMAX_EPS
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
            "gram", "minmax_255", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
 
-#: eps of the authors' per-image min-max (``utils.normalize_tensor``, used on the output inside the training loss).
-
 #: The Caffe VGG-16 weights (conv1_1 .. conv4_3) that the paper's loss expects (../shared/weights/README.md).
 DEFAULT_VGG_WEIGHTS = _SHARED / "weights" / "vgg16_caffe_conv1_1-conv4_3.pth"
 

@@ -51,7 +51,8 @@ from .train_config import TrainConfig
 from .train_log import TERMS, TrainLog, finite_row, plot_losses, write_rows
 from .validation import LossValidator, Selection, combine_validators, split_pairs
 
-__all__ = ["train", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG", "PLOT"]
+__all__ = ["train", "initial_model", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG",
+           "PLOT"]
 
 CHECKPOINT, WEIGHTS, SIDECAR, LOG, PLOT = "checkpoint.pt", "lrrnet.pt", "lrrnet.json", "log.csv", "losses.png"
 VAL_LOG, BEST, BEST_SIDECAR, VALIDATED = "val.csv", "best.pt", "best.json", "validated"

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import llrr
-from llrr.compare_weights import RELEASED, compare, goal, plot_crops, render
+from llrr.compare_weights import RELEASED, compare, plot_crops, render
 from llrr.metrics import compute
 from tests.conftest import write_demo_pairs
 from unrolled.lrrnet import LRRNet
@@ -41,13 +41,6 @@ def test_compare_scores_every_model_on_every_dataset_and_renders(tmp_path):
     text = render(res, ours_label="`w1`", figure=str(png), previous_label="`w2`")
     assert text.count("### Means, paper profile") == 2 and "## grey (2 pairs)" in text and "| p1 |" in text
     assert "Previous default: `w2`" in text and "Table 5" not in text.split("## grey")[1].split("## colour")[0]
-
-
-def test_the_goal_criteria():
-    ref = {"En": 7.0, "SD": 60.0, "MI": 14.0, "VIF": 1.0, "Nabf": 0.15}
-    assert all(goal(ref, ref).values())
-    assert goal({**ref, "Nabf": 0.169}, ref)["Nabf"] and not goal({**ref, "Nabf": 0.171}, ref)["Nabf"]
-    assert goal({**ref, "VIF": 0.99}, ref) == {"En": True, "SD": True, "MI": True, "VIF": False, "Nabf": True}
 
 
 def test_a_missing_test_set_is_named(tmp_path):

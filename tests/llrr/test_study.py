@@ -134,11 +134,18 @@ def test_ship_writes_a_validated_step_as_weights_with_its_sidecar(tmp_path):
     with pytest.raises(ValueError, match=r"step 3 was not validated .* validated steps: \[0, 2, 4\]"):
         ship(config, 3, tmp_path / "x.pt", reference=REF)
     assert not (tmp_path / "x.pt").exists()
+    # what can fail runs before anything is written: the data folder gone, the shipped file is left as it was
+    import shutil
+
+    shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError, match="data directory not found"):
+        ship(config, 4, dest, reference=REF)
+    assert sha256_of(dest) == side["sha256"] and json.loads(dest.with_suffix(".json").read_text())["steps"] == 2
 
 
 def test_inspect_gives_the_vif_of_each_source_and_draws_validation_pairs(tmp_path):
     from llrr.metrics.vif import vifvec
-    from llrr.study import inspect
+    from llrr.study import per_source_vif
     from llrr.training import MetricValidator
     from tests.conftest import write_demo_pairs
     from unrolled.data import PairDataset
@@ -152,7 +159,7 @@ def test_inspect_gives_the_vif_of_each_source_and_draws_validation_pairs(tmp_pat
         torch.manual_seed(seed)
         paths[f"net{seed}"] = tmp_path / f"w{seed}.pt"
         torch.save(LRRNet().state_dict(), paths[f"net{seed}"])
-    rows = inspect(config, paths, figure=tmp_path / "f.png", shown=2, progress=False)
+    rows = per_source_vif(config, paths, figure=tmp_path / "f.png", shown=2, progress=False)
     assert [r["model"] for r in rows] == ["net1", "net2"] and (tmp_path / "f.png").stat().st_size > 0
     data = PairDataset([folder])
     validator = MetricValidator(data.subset(split_pairs(data.names(), 0.34)[1]).images)

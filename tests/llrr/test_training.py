@@ -47,7 +47,10 @@ def test_the_validator_scores_what_llrr_fuse_writes(tmp_path):
     for profile in ("paper", "standard"):
         both = MetricValidator([(ir, vi)], profile=profile, per_source=True)
         got = both(net)
+        plain = MetricValidator([(ir, vi)], profile=profile)(net)  # VIF from the metric registry
+        assert got["VIF"] == pytest.approx(plain["VIF"], rel=1e-12)
         assert got["VIF"] == pytest.approx((got["VIF_ir"] + got["VIF_vi"]) / 2, rel=1e-12)
+        assert {m: got[m] for m in plain} == pytest.approx(plain, rel=1e-12)
         assert got["VIF_ir"] != pytest.approx(got["VIF_vi"], rel=1e-3)
         assert both.higher_is_better["VIF_ir"] and both.higher_is_better["VIF_vi"]
 

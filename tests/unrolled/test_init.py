@@ -111,6 +111,10 @@ def test_bad_decoder_weights_are_refused():
         lrrnet_from_problems(p, low=(0.5, -1.0))
     with pytest.raises(ValueError, match="with fusion='add' the decoder sums the two sources"):
         lrrnet_from_problems(p, fusion="add", low=(0.2, 0.8))
+    from unrolled.lrrnet import LRRNet
+
+    with pytest.raises(ValueError, match="grey networks .* got channels=3"):
+        set_decoder_mix(LRRNet(n=4, channels=3), (0.5, 0.5), (0.5, 0.5))
 
 
 def test_one_problem_serves_both_branches_and_the_default_step_is_the_solvers(demo_ir, demo_vi):
