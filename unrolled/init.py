@@ -150,7 +150,6 @@ def lrrnet_from_problems(problem_ir: ConvProblem, problem_vi: ConvProblem | None
                          f"and {shape_b}")
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-    low, sparse = check_mix(low, "low", fusion), check_mix(sparse, "sparse", fusion)
     config = LRRNetConfig(n=a.n_low, n_sparse=a.n_sparse, kernel_size=a.size, blocks=blocks, fusion=fusion)
     ir = LLRRBranch.from_problem(a, blocks, mu=mu, image_shape=image_shape)
     vi = LLRRBranch.from_problem(b, blocks, mu=mu, image_shape=image_shape)
