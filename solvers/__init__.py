@@ -60,36 +60,4 @@ class _Package(_types.ModuleType):
 
 _sys.modules[__name__].__class__ = _Package
 
-__all__ = [
-    "ADMM",
-    "admm",
-    "Factored",
-    "factored",
-    "Algorithm1",
-    "algorithm1",
-    "ConvergenceWarning",
-    "CoordinateDescent",
-    "coordinate_descent",
-    "ConvAlgorithm1",
-    "ConvProblem",
-    "ConvSolverResult",
-    "conv_algorithm1",
-    "patch_dictionary_to_filters",
-    "IterativeSolver",
-    "SolverResult",
-    "FISTA",
-    "ISTA",
-    "fista",
-    "ista",
-    "extract_patches",
-    "fold_patches",
-    "n_patches",
-    "patch_positions",
-    "LowRankSparseProblem",
-    "power_iteration",
-    "L1Prox",
-    "NuclearProx",
-    "soft_threshold",
-    "soft_threshold_numpy",
-    "svt",
-]
+__all__ = list(_EXPORTS)  # the public names: exactly those imported on first use
