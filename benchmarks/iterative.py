@@ -81,19 +81,35 @@ def _measure(prob: LowRankSparseProblem, X: np.ndarray, Z: np.ndarray) -> tuple[
     return p64.objective(X64, Z64), p64.algorithm1_objective(X64, Z64), rel
 
 
-def run_solver(name: str, prob: LowRankSparseProblem, X: np.ndarray, checkpoints=CHECKPOINTS) -> list[Record]:
-    """Time one run of ``max(checkpoints)`` iterations, the iterations only, snapshotting Z at the checkpoints."""
-    get_solver(name)(X[:, :256], prob, tol=0.0, max_iter=3, track_objective=False).solve()  # warm-up (JIT, threads)
+def warm_up(name: str, prob: LowRankSparseProblem, X: np.ndarray) -> None:
+    """A few untimed iterations of solver ``name`` (numba JIT, thread pools) on a slice of ``X``."""
+    get_solver(name)(X[:, :256], prob, tol=0.0, max_iter=3, track_objective=False).solve()
+
+
+def timed_iterations(name: str, prob: LowRankSparseProblem, X: np.ndarray, checkpoints, extra: int = 0
+                     ) -> tuple[float, dict[int, tuple[float, np.ndarray]], np.ndarray]:
+    """One run of ``max(checkpoints) + extra`` iterations of solver ``name`` on ``X``, timing the iterations only.
+
+    Returns the set-up seconds (solver construction), ``{k: (seconds of iterations 1..k, Z after k)}`` for each
+    checkpoint k, and Z after the last iteration."""
     t = time.perf_counter()
-    solver = get_solver(name)(X, prob, tol=0.0, max_iter=max(checkpoints), track_objective=False)
+    kmax = max(checkpoints)
+    solver = get_solver(name)(X, prob, tol=0.0, max_iter=kmax + extra, track_objective=False)
     setup = time.perf_counter() - t
     wanted, snaps, elapsed = set(checkpoints), {}, 0.0
-    for k in range(1, max(checkpoints) + 1):
+    for k in range(1, kmax + extra + 1):
         t = time.perf_counter()
         solver.step()
         elapsed += time.perf_counter() - t
         if k in wanted:
             snaps[k] = (elapsed, solver._result(True).Z.copy())
+    return setup, snaps, solver._result(True).Z.copy()
+
+
+def run_solver(name: str, prob: LowRankSparseProblem, X: np.ndarray, checkpoints=CHECKPOINTS) -> list[Record]:
+    """Time one run of ``max(checkpoints)`` iterations, the iterations only, snapshotting Z at the checkpoints."""
+    warm_up(name, prob, X)
+    setup, snaps, _ = timed_iterations(name, prob, X, checkpoints)
     return [Record(name, k, s, setup, *_measure(prob, X, Z)) for k, (s, Z) in snaps.items()]
 
 

@@ -39,11 +39,12 @@ Result (docs/learned_solver.md): on 84 held-out tno21 crops the trained T = 4 ne
 Algorithm 1 with k = 4 (the untrained network) 822 % above (and 89 % after 500 iterations, as it minimises the l1
 variant); FISTA needs about 100 iterations and ISTA about 500 to reach the trained network's objective.
 
-``python -m unrolled.learned_solver train --out unrolled/weights_data/llrr_solver_t4.pt`` trains and writes the
-weights with a JSON sidecar (sha256, config, training data, held-out objective); ``python -m unrolled.learned_solver
-compare --out docs/learned_solver.md --figure docs/learned_solver.png`` writes the comparison with Algorithm 1, ISTA
-and FISTA (:mod:`unrolled.learned_solver_compare`). :func:`load_learned_solver` returns the shipped network and its
-problem.
+``python -m benchmarks.learned_solver train --out unrolled/weights_data/llrr_solver_t4.pt`` trains and writes the
+weights with a JSON sidecar (sha256, config, training data, held-out objective); ``python -m
+benchmarks.learned_solver compare --out docs/learned_solver.md --figure docs/learned_solver.png`` writes the
+comparison with Algorithm 1, ISTA and FISTA (both commands live in ``benchmarks/``: they produce the shipped weights
+and docs, not library behaviour). :func:`load_learned_solver` returns the shipped network and its problem,
+:func:`heldout_crops` the held-out patches of the comparison.
 
 References
 ----------
@@ -71,7 +72,8 @@ from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha2
 from .llrr import PatchLLRRNet
 
 __all__ = ["LearnedSolverConfig", "eq5_objective", "patch_objective", "load_images", "random_crops",
-           "training_dirs", "train_learned_solver", "save_learned_solver", "load_learned_solver", "DEFAULT_WEIGHTS"]
+           "training_dirs", "train_learned_solver", "save_learned_solver", "load_learned_solver", "heldout_crops",
+           "DEFAULT_WEIGHTS"]
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights_data" / "llrr_solver_t4.pt"
@@ -331,7 +333,7 @@ def load_learned_solver(path=None) -> tuple[PatchLLRRNet, LowRankSparseProblem]:
     """
     path = Path(DEFAULT_WEIGHTS if path is None else path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights not found: {path} (train them with `python -m unrolled.learned_solver "
+        raise FileNotFoundError(f"weights not found: {path} (train them with `python -m benchmarks.learned_solver "
                                 "train --out PATH`)")
     meta = read_sidecar(path)
     digest = sha256_file(path)
@@ -348,7 +350,27 @@ def load_learned_solver(path=None) -> tuple[PatchLLRRNet, LowRankSparseProblem]:
     return net.eval(), prob
 
 
-if __name__ == "__main__":
-    from .learned_solver_compare import main
+
+def heldout_crops(crop: int, *, per_image: int = 2, seed: int = 1, fast: bool = False) -> tuple[np.ndarray, str]:
+    """``per_image`` random crops of every tno21 image (IR and VI) or, with ``fast`` or without ../shared, of the
+    visible image of the demo pair (the fallback training uses its infrared image only); float32 in [0, 1], shape
+    (n, crop, crop), and a description."""
+    tno21 = SHARED / "data" / "tno21"
+    if fast or not tno21.is_dir():
+        paths, name = [DEMO_PAIR[1]], "the visible image of the demo pair"
+    else:
+        paths, name = [tno21 / "ir", tno21 / "vi"], "tno21 (21 pairs, IR and VI)"
+    images = load_images(paths)
+    rng = np.random.default_rng(seed)
+    crops = np.concatenate([random_crops([im], per_image, crop, rng, flip=False)[:, 0].numpy() for im in images])
+    return crops, f"{len(crops)} crops {crop}x{crop} ({per_image} per image) of {name}"
+
+
+if __name__ == "__main__":  # deprecated entry point, kept for one release
+    import warnings
+
+    warnings.warn("`python -m unrolled.learned_solver` is deprecated: use `python -m benchmarks.learned_solver` "
+                  "(from a source checkout)", DeprecationWarning, stacklevel=1)
+    from benchmarks.learned_solver import main
 
     main()

@@ -1,11 +1,10 @@
 """The learned LLRR solver: before training it is Algorithm 1 (T = 4), training lowers Eq. 5 on held-out patches,
-the shipped weights load strictly with their sha256, and the comparison command runs (fast mode)."""
+the shipped weights load strictly with their sha256; the old comparison module forwards."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 
 import numpy as np
@@ -14,7 +13,6 @@ import torch
 
 from solvers import LowRankSparseProblem, algorithm1, extract_patches
 from unrolled import learned_solver as ls
-from unrolled.learned_solver_compare import heldout_crops, main
 
 from ..conftest import shared_path
 
@@ -117,7 +115,7 @@ def test_shipped_heldout_objective_is_reproduced():
     shared_path("data", "tno21", "vi", "21.png")  # the held-out set; skips with the reason without ../shared
     net, prob = ls.load_learned_solver()
     meta = ls.read_sidecar()
-    crops, desc = heldout_crops(meta["config"]["crop"])
+    crops, desc = ls.heldout_crops(meta["config"]["crop"])
     assert desc == meta["metrics"]["heldout"]
     with torch.no_grad():
         value = ls.patch_objective(net, prob, torch.from_numpy(crops)[:, None]).mean().item()
@@ -154,16 +152,15 @@ def test_patch_objective_needs_a_regular_grid():
         ls.patch_objective(net, prob, torch.zeros(1, 1, 33, 32))
 
 
-def test_compare_command_fast_mode(tmp_path):
-    md, png = tmp_path / "cmp.md", tmp_path / "cmp.png"
-    main(["compare", "--fast", "--out", str(md), "--figure", str(png)])
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rows = {}
-    for line in md.read_text().splitlines():
-        m = re.match(r"\| (.+?) \| (\d+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|", line)
-        if m:
-            rows[(m.group(1), int(m.group(2)))] = float(m.group(3))
-    trained, untrained = rows[("trained T=4", 4)], rows[("untrained T=4 (= Algorithm 1, k=4)", 4)]
-    assert untrained == rows[("algorithm1", 4)]  # the untrained network is Algorithm 1 with k = 4
-    assert trained < 0.5 * untrained
-    assert {k for (name, k) in rows if name == "fista"} == {1, 2, 4}
+
+def test_the_old_compare_module_forwards_with_a_deprecation_warning():
+    import unrolled.learned_solver_compare as old
+
+    with pytest.warns(DeprecationWarning, match="unrolled.learned_solver.heldout_crops"):
+        assert old.heldout_crops is ls.heldout_crops
+    with pytest.warns(DeprecationWarning, match="benchmarks.learned_solver.main"):
+        from benchmarks.learned_solver import main
+
+        assert old.main is main
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        old.nope  # noqa: B018
