@@ -39,83 +39,23 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ._stencil import OPTS, dots, gather, reflect_table, shrink, tap_sum, taps
+
 __all__ = ["branch_forward", "branch_backward", "reflect_table"]
 
-_opts = dict(fastmath=True, cache=True, nogil=True)
-
-
-def reflect_table(n: int) -> np.ndarray:
-    """(n, 3) indices of each position's previous, own and next neighbour, reflected at the borders."""
-    g = np.arange(n)[:, None] + np.arange(-1, 2)[None, :]
-    return np.ascontiguousarray(np.where(g < 0, -g, np.where(g >= n, 2 * n - 2 - g, g)), dtype=np.int64)
-
-
-@nb.njit(inline="always", **_opts)
-def _shrink(v, t, zero):
-    a = max(abs(v) - t, zero)
-    if v > zero:
-        return a
-    if v < zero:
-        return -a
-    return zero
-
-
-@nb.njit(inline="always", **_opts)
-def _taps(a, rows, cols, y, x):
-    """The 3x3 reflected neighbourhood of (y, x) in the 2-D array a, row-major."""
-    ra, rb, rc = rows[y, 0], rows[y, 1], rows[y, 2]
-    c0, c1, c2 = cols[x, 0], cols[x, 1], cols[x, 2]
-    return (a[ra, c0], a[ra, c1], a[ra, c2], a[rb, c0], a[rb, c1], a[rb, c2], a[rc, c0], a[rc, c1], a[rc, c2])
-
-
-@nb.njit(inline="always", **_opts)
-def _gather(q, rows, cols, y, x, o):
-    """``sum_tap q[neighbour_tap(y, x), o + tap]``: a single-channel correlation from per-pixel tap products."""
-    s = q[rows[y, 0], cols[x, 0], o] + q[rows[y, 0], cols[x, 1], o + 1] + q[rows[y, 0], cols[x, 2], o + 2]
-    s += q[rows[y, 1], cols[x, 0], o + 3] + q[rows[y, 1], cols[x, 1], o + 4] + q[rows[y, 1], cols[x, 2], o + 5]
-    s += q[rows[y, 2], cols[x, 0], o + 6] + q[rows[y, 2], cols[x, 1], o + 7] + q[rows[y, 2], cols[x, 2], o + 8]
-    return s
-
-
-@nb.njit(inline="always", **_opts)
-def _dots(z, w, q, o, zero, theta, shrink):
-    """``q[o + tap] = sum_c w[tap, c] v[c]`` for the 9 taps, with ``v = h_theta(z)`` if ``shrink`` else z."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = zero
-    for c in range(z.shape[0]):
-        v = _shrink(z[c], theta[c], zero) if shrink else z[c]
-        s0 += w[0, c] * v
-        s1 += w[1, c] * v
-        s2 += w[2, c] * v
-        s3 += w[3, c] * v
-        s4 += w[4, c] * v
-        s5 += w[5, c] * v
-        s6 += w[6, c] * v
-        s7 += w[7, c] * v
-        s8 += w[8, c] * v
-    q[o] = s0
-    q[o + 1] = s1
-    q[o + 2] = s2
-    q[o + 3] = s3
-    q[o + 4] = s4
-    q[o + 5] = s5
-    q[o + 6] = s6
-    q[o + 7] = s7
-    q[o + 8] = s8
-
-
-@nb.njit(inline="always", **_opts)
+@nb.njit(inline="always", **OPTS)
 def _next_dots(p, theta, level, T, w1, wdl, wds, q, zero):
     """Tap products of Z_level = h(P_level) with the convolution that follows it: block level+1's C1, or the
     decoder (low-rank channels into q[0:9], sparse into q[9:18])."""
     if level < T:
-        _dots(p, w1[level], q, 0, zero, theta, True)
+        dots(p, w1[level], q, 0, zero, theta, True)
     else:
         n = wdl.shape[1]
-        _dots(p[:n], wdl, q, 0, zero, theta[:n], True)
-        _dots(p[n:], wds, q, 9, zero, theta[n:], True)
+        dots(p[:n], wdl, q, 0, zero, theta[:n], True)
+        dots(p[n:], wds, q, 9, zero, theta[n:], True)
 
 
-@nb.njit(**_opts)
+@nb.njit(**OPTS)
 def branch_forward(X, rows, cols, w0, b0, theta, lam3, w1, b1, w2, b2, wdl, wds, bd, P, R, parts):
     """Forward of one branch on one image.
 
@@ -131,48 +71,46 @@ def branch_forward(X, rows, cols, w0, b0, theta, lam3, w1, b1, w2, b2, wdl, wds,
     zero = lam3 - lam3
     q = np.empty((H, W, 18), P.dtype)
     for y in range(H):
+        xa, xb, xc = X[rows[y, 0]], X[rows[y, 1]], X[rows[y, 2]]
         for x in range(W):
-            t0, t1, t2, t3, t4, t5, t6, t7, t8 = _taps(X, rows, cols, y, x)
+            t = taps(xa, xb, xc, cols, x)
             p = P[0, y, x]
             for c in range(K):
-                v = (b0[c] + w0[0, c] * t0 + w0[1, c] * t1 + w0[2, c] * t2 + w0[3, c] * t3 + w0[4, c] * t4
-                     + w0[5, c] * t5 + w0[6, c] * t6 + w0[7, c] * t7 + w0[8, c] * t8)
-                p[c] = v
+                p[c] = b0[c] + tap_sum(w0, c, t)
             _next_dots(p, theta, 0, T, w1, wdl, wds, q[y, x], zero)
     for t in range(1, T + 1):
         r = R[t - 1]
         for y in range(H):
+            qa, qb, qc = q[rows[y, 0]], q[rows[y, 1]], q[rows[y, 2]]
             for x in range(W):
-                r[y, x] = X[y, x] - b1[t - 1] - _gather(q, rows, cols, y, x, 0)
+                r[y, x] = X[y, x] - b1[t - 1] - gather(qa, qb, qc, cols, x, 0)
         w, b = w2[t - 1], b2[t - 1]
         for y in range(H):
+            ra, rb, rc = r[rows[y, 0]], r[rows[y, 1]], r[rows[y, 2]]
             for x in range(W):
-                t0, t1, t2, t3, t4, t5, t6, t7, t8 = _taps(r, rows, cols, y, x)
+                tt = taps(ra, rb, rc, cols, x)
                 prev = P[t - 1, y, x]
                 p = P[t, y, x]
                 for c in range(K):
-                    v = (b[c] + w[0, c] * t0 + w[1, c] * t1 + w[2, c] * t2 + w[3, c] * t3 + w[4, c] * t4
-                         + w[5, c] * t5 + w[6, c] * t6 + w[7, c] * t7 + w[8, c] * t8)
-                    v += lam3 * _shrink(prev[c], theta[c], zero)
-                    p[c] = v
+                    p[c] = b[c] + tap_sum(w, c, tt) + lam3 * shrink(prev[c], theta[c], zero)
                 _next_dots(p, theta, t, T, w1, wdl, wds, q[y, x], zero)
     for y in range(H):
+        qa, qb, qc = q[rows[y, 0]], q[rows[y, 1]], q[rows[y, 2]]
         for x in range(W):
-            parts[0, y, x] = bd[0] + _gather(q, rows, cols, y, x, 0)
-            parts[1, y, x] = bd[1] + _gather(q, rows, cols, y, x, 9)
+            parts[0, y, x] = bd[0] + gather(qa, qb, qc, cols, x, 0)
+            parts[1, y, x] = bd[1] + gather(qa, qb, qc, cols, x, 9)
 
 
-@nb.njit(**_opts)
+@nb.njit(**OPTS)
 def _add_taps(g, wn, d, first):
     """``g[c] (+)= sum_tap wn[tap, c] d[tap]`` (``first``: overwrite)."""
-    d0, d1, d2, d3, d4, d5, d6, d7, d8 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8]
+    t = (d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8])
     for c in range(g.shape[0]):
-        s = (wn[0, c] * d0 + wn[1, c] * d1 + wn[2, c] * d2 + wn[3, c] * d3 + wn[4, c] * d4 + wn[5, c] * d5
-             + wn[6, c] * d6 + wn[7, c] * d7 + wn[8, c] * d8)
+        s = tap_sum(wn, c, t)
         g[c] = s if first else g[c] + s
 
 
-@nb.njit(**_opts)
+@nb.njit(**OPTS)
 def _outer_acc(acc, taps, o, M, lo, hi):
     """``acc[tap, c] += sum_x taps[x, o + tap] M[x, c]`` for c in [lo, hi): a row's weight gradient.
 
@@ -196,7 +134,7 @@ def _outer_acc(acc, taps, o, M, lo, hi):
             x += 1
 
 
-@nb.njit(inline="always", **_opts)
+@nb.njit(inline="always", **OPTS)
 def _scatter_taps(E, out, rows, cols):
     """Adjoint of the reflected 3x3 neighbourhoods: ``out[neighbour_tap(y, x)] += E[y, x, tap]``."""
     H, W = out.shape
@@ -209,7 +147,7 @@ def _scatter_taps(E, out, rows, cols):
                     out[yy, cols[x, kx]] += e[3 * ky + kx]
 
 
-@nb.njit(**_opts)
+@nb.njit(**OPTS)
 def branch_backward(X, rows, cols, w0, theta, lam3, w1, w2, wdl, wds, P, R, dparts,
                     dX, g_theta, g_lam3, g_w0, g_b0, g_w1, g_b1, g_w2, g_b2, g_wd, g_bd):
     """Backward of :func:`branch_forward` for the upstream gradient ``dparts`` (2, H, W).
@@ -263,7 +201,7 @@ def branch_backward(X, rows, cols, w0, theta, lam3, w1, w2, wdl, wds, P, R, dpar
             for x in range(W):
                 px, zx = Py[x], zrow[x]
                 for c in range(K):
-                    zx[c] = _shrink(px[c], theta[c], zero)
+                    zx[c] = shrink(px[c], theta[c], zero)
             acc_wn[...] = 0.0
             if top:
                 _outer_acc(acc_wn, Dy, 0, zrow, 0, n_low)
@@ -290,13 +228,14 @@ def branch_backward(X, rows, cols, w0, theta, lam3, w1, w2, wdl, wds, P, R, dpar
                     acc_b[c] += d
             g_theta += acc_theta
             # the convolution that produced P_t (block t's C2 on r_t, or C0 on X)
+            sa, sb, sc = src[rows[y, 0]], src[rows[y, 1]], src[rows[y, 2]]
             for x in range(W):
                 src9[x, 0], src9[x, 1], src9[x, 2], src9[x, 3], src9[x, 4], src9[x, 5], src9[x, 6], src9[x, 7], \
-                    src9[x, 8] = _taps(src, rows, cols, y, x)
+                    src9[x, 8] = taps(sa, sb, sc, cols, x)
             acc_w[...] = 0.0
             _outer_acc(acc_w, src9, 0, dp, 0, K)
             for x in range(W):
-                _dots(dp[x], w, E[y, x], 0, zero, theta, False)
+                dots(dp[x], w, E[y, x], 0, zero, theta, False)
             if t > 0:
                 g_w2[t - 1] += acc_w
                 g_b2[t - 1] += acc_b
@@ -304,7 +243,7 @@ def branch_backward(X, rows, cols, w0, theta, lam3, w1, w2, wdl, wds, P, R, dpar
                 for x in range(W):
                     qx, dx = P[t - 1, y, x], dp[x]
                     for c in range(K):
-                        acc_lam3[c] += dx[c] * _shrink(qx[c], theta[c], zero)
+                        acc_lam3[c] += dx[c] * shrink(qx[c], theta[c], zero)
                 g_lam3[0] += acc_lam3.sum()
             else:
                 g_w0 += acc_w
