@@ -147,6 +147,16 @@ def _scatter_taps(E, out, rows, cols):
                     out[yy, cols[x, kx]] += e[3 * ky + kx]
 
 
+@nb.njit(inline="always", **OPTS)
+def _spread(D, rows, cols, y, x, o, v):
+    """``D[neighbour_tap(y, x), o + tap] += v`` for the 9 taps: one pixel's upstream gradient of a K -> 1
+    convolution, sent through the reflection to the pixels whose tap products made it."""
+    for ky in range(3):
+        yy = rows[y, ky]
+        for kx in range(3):
+            D[yy, cols[x, kx], o + 3 * ky + kx] += v
+
+
 @nb.njit(**OPTS)
 def branch_backward(X, rows, cols, w0, theta, lam3, w1, w2, wdl, wds, P, R, dparts,
                     dX, g_theta, g_lam3, g_w0, g_b0, g_w1, g_b1, g_w2, g_b2, g_wd, g_bd):
@@ -178,11 +188,8 @@ def branch_backward(X, rows, cols, w0, theta, lam3, w1, w2, wdl, wds, P, R, dpar
             lo, hi = dparts[0, y, x], dparts[1, y, x]
             g_bd[0] += lo
             g_bd[1] += hi
-            for ky in range(3):
-                yy = rows[y, ky]
-                for kx in range(3):
-                    D[yy, cols[x, kx], 3 * ky + kx] += lo
-                    D[yy, cols[x, kx], 9 + 3 * ky + kx] += hi
+            _spread(D, rows, cols, y, x, 0, lo)
+            _spread(D, rows, cols, y, x, 9, hi)
     for t in range(T, -1, -1):
         top = t == T
         wn = w1[min(t, T - 1)] if T > 0 else w0  # (unused at the top level)
@@ -256,8 +263,4 @@ def branch_backward(X, rows, cols, w0, theta, lam3, w1, w2, wdl, wds, P, R, dpar
             D[...] = 0.0
             for y in range(H):
                 for x in range(W):
-                    v = dr[y, x]
-                    for ky in range(3):
-                        yy = rows[y, ky]
-                        for kx in range(3):
-                            D[yy, cols[x, kx], 3 * ky + kx] -= v
+                    _spread(D, rows, cols, y, x, 0, -dr[y, x])
