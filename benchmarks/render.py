@@ -160,9 +160,9 @@ def _lrrnet_section(b: dict, sgemm: float) -> list[str]:
     lines = ["", "## LRRNet inference: fast path vs eager reference (issue 6)", "",
              "Default architecture (49,204 parameters, 46,116 multiply-adds per pixel), float32, `fuse_images` with "
              "the official normalisation on a random uint8 pair, each size in a fresh process: median of the repeats "
-             "after a warm-up, peak RSS of the whole process. Fast: `unrolled.fast` (streaming numba kernels, the "
-             "default); eager: the torch modules (`fast=False`), whole image at once. GFLOP/s counts 2 x 46,116 FLOP "
-             "per pixel; the matrix-multiply reference is the 2048 x 2048 sgemm of the same run. "
+             "after a warm-up, peak RSS of the whole process. Fast: `unrolled.fast.infer` (streaming numba kernels, "
+             "the default); eager: the torch modules (`fast=False`), whole image at once. GFLOP/s counts 2 x 46,116 "
+             "FLOP per pixel; the matrix-multiply reference is the 2048 x 2048 sgemm of the same run. "
              f"{_measured(rows.values())}.",
              "", "| size | path | median (s) | GFLOP/s | of sgemm | peak RSS (MB) | fast vs eager |",
              "|---|---|---|---|---|---|---|"]
@@ -262,7 +262,7 @@ def _train_section(b: dict) -> list[str]:
     lines = ["", "## Training step: fast path vs eager autograd (issue 7)", "",
              "Batch 8, default architecture, each case in a fresh process (median of the repeats after a warm-up; "
              "peak RSS of the whole process). *Network*: LRRNet forward + backward with a plain loss. *Whole step*: "
-             "network, the Eq. 10-14 loss through VGG-16 (to relu4_3), Adam. Fast: `unrolled.fast_train` (numba "
+             "network, the Eq. 10-14 loss through VGG-16 (to relu4_3), Adam. Fast: `unrolled.fast.train` (numba "
              "kernels in a torch autograd Function); eager: torch autograd on the modules. "
              f"{_measured(rows.values())}.", "",
              "| part | crop | fast (s) | eager (s) | speed-up | peak RSS fast / eager (MB) |",
@@ -290,9 +290,9 @@ def _cache_lines(rows: dict) -> list[str]:
         return []
     lines = ["", "Feature cache (issue 14, `feature_cache_mb`, sampling \"resize\"): the whole step on the fast path, "
              "*before* with VGG-16 run on the fused image and both sources at every step, *after* with the sources' "
-             "targets served by `unrolled.feature_cache` (every sample a hit: the steady state once a run's samples "
-             "fit the budget; a cache holding a fraction f of the samples serves about a fraction f of the draws). "
-             "The sgemm column is that of the run of each (before / after where they differ).", "",
+             "targets served by `unrolled.training.feature_cache` (every sample a hit: the steady state once a run's "
+             "samples fit the budget; a cache holding a fraction f of the samples serves about a fraction f of the "
+             "draws). The sgemm column is that of the run of each (before / after where they differ).", "",
              "| crop | before (s) | after (s) | speed-up | peak RSS before / after (MB) | sgemm (GFLOP/s) |",
              "|---|---|---|---|---|---|"]
     for size in sizes:

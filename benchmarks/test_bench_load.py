@@ -34,7 +34,7 @@ net = LRRNet().eval()
 rng = np.random.default_rng(0)
 ir = rng.integers(0, 256, shape, dtype=np.uint8)
 vi = rng.integers(0, 256, shape, dtype=np.uint8)
-import unrolled.fast as F
+import unrolled.fast.infer as F
 if variant in ("percore", "fixed"):
     F.THREADS_PER_CORE = 1  # one thread per core (the shipped default has two)
 if variant == "fixed":

@@ -1,9 +1,10 @@
-"""LRRNet training step (issue 7): forward + backward, eager autograd against the fast path (unrolled.fast_train).
+"""LRRNet training step (issue 7): forward + backward, eager autograd against the fast path (unrolled.fast.train).
 
 ``test_train_step`` measures the network's part of a training step: ``loss = net(ir, vi).square().mean()``, then
 ``loss.backward()`` (the VGG loss is not included); ``test_full_train_step`` the whole step (network, VGG loss, Adam),
 at batch 8 on 64 x 64, 96 x 96 and 128 x 128 crops; ``test_full_train_step_cached`` the whole step on the fast path at
-128 x 128 with the sources' VGG-16 targets served by the feature cache (issue 14, :mod:`unrolled.feature_cache`),
+128 x 128 with the sources' VGG-16 targets served by the feature cache (issue 14,
+:mod:`unrolled.training.feature_cache`),
 every sample a hit: the steady state of a run whose samples fit ``feature_cache_mb``. Each
 measurement runs in a fresh process, so that its peak RSS (``ru_maxrss``: the whole process, Python, torch, numba and
 the saved activations) belongs to it alone. The network is the default architecture (49,204 parameters) with seeded
@@ -31,7 +32,7 @@ SCRIPT = r"""
 import json, resource, statistics, sys, time
 import torch
 from unrolled import LRRNet
-from unrolled.fast_train import fast_train_forward
+from unrolled.fast.train import fast_train_forward
 size, batch, path, repeat, full, vgg_path, cached = json.loads(sys.argv[1])
 torch.manual_seed(0)
 net = LRRNet()
@@ -43,7 +44,7 @@ forward = fast_train_forward if path == "fast" else (lambda net, ir, vi: net(ir,
 
 
 if full:  # the whole training step: network, the Eq. 10-14 loss through VGG-16, Adam
-    from unrolled.losses import FusionLoss, vgg16_features
+    from unrolled.training.losses import FusionLoss, vgg16_features
     loss_fn = FusionLoss(vgg16_features(vgg_path) if vgg_path else vgg16_features(None, seed=0))
     opt = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=0.9)
 cache = keys = None
@@ -51,7 +52,7 @@ cache = keys = None
 
 def step(ir, vi):
     net.zero_grad(set_to_none=True)
-    targets = cache.targets(keys, 255 * ir, 255 * vi) if cache is not None else None  # as unrolled.train does
+    targets = cache.targets(keys, 255 * ir, 255 * vi) if cache is not None else None  # as unrolled.training.loop does
     out = forward(net, ir, vi)
     loss = loss_fn(out, 255 * ir, 255 * vi, targets=targets)["total"] if full else out.square().mean()
     loss.backward()
@@ -63,7 +64,7 @@ def step(ir, vi):
 step(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16))  # warm-up
 ir, vi = torch.rand(batch, 1, size, size), torch.rand(batch, 1, size, size)
 if cached:  # every sample already in the cache: the timed steps are all hits
-    from unrolled.feature_cache import SourceTargetCache
+    from unrolled.training.feature_cache import SourceTargetCache
     cache, keys = SourceTargetCache(loss_fn, budget_mb=4096), [(i, False, False) for i in range(batch)]
     cache.targets(keys, 255 * ir, 255 * vi)
 times = []

@@ -69,8 +69,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from unrolled.train_config import TrainConfig
-    from unrolled.train_log import TERMS
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.log import TERMS
 
     from .training import train
 

@@ -51,7 +51,7 @@ def compare(ours="default", official=None, *, previous=None, datasets: dict | No
     """
     from tqdm.auto import tqdm
 
-    from unrolled.data import find_pairs
+    from unrolled.training.data import find_pairs
 
     from .fuse import fuse, read_image
     from .metrics import compute

@@ -2,8 +2,8 @@
 test sets (``python -m llrr.study RUN_CONFIG.toml ... --out FILE.md``).
 
 A run is a training config with a validation split (``configs/study/*.toml``); its ``val.csv`` and
-``validated/step_NNNNNN.pt`` (:mod:`unrolled.train`) hold the scores and weights of every validated step. A selection
-rule picks one step from ``val.csv`` alone (:func:`select_step`):
+``validated/step_NNNNNN.pt`` (:mod:`unrolled.training.loop`) hold the scores and weights of every validated step. A
+selection rule picks one step from ``val.csv`` alone (:func:`select_step`):
 
 * ``"metric:NAME"``: the best value of one score (direction from the metric registry; ``val_*`` losses: lower);
 * ``"goal"``: the step meeting the most of the goal's criteria against the released checkpoint on the same
@@ -86,7 +86,7 @@ def select_step(rows: list[dict], rule: str, reference: dict[str, float] | None 
 
 
 def _pairs(folder: Path) -> list[tuple[str, Path, Path]]:
-    from unrolled.data import find_pairs
+    from unrolled.training.data import find_pairs
 
     return [(p.name, p.ir, p.vi) for p in find_pairs(folder)]
 
@@ -112,8 +112,8 @@ def means(per_pair: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def reference_validation(config) -> dict[str, float]:
     """The released checkpoint's paper-profile means on ``config``'s validation split (fused as in training)."""
-    from unrolled.data import PairDataset
-    from unrolled.validation import split_pairs
+    from unrolled.training.data import PairDataset
+    from unrolled.training.validation import split_pairs
     from unrolled.weights import load_official_checkpoint
 
     from .training import MetricValidator
@@ -126,9 +126,9 @@ def reference_validation(config) -> dict[str, float]:
 
 def study(configs: list[Path], rule: str, *, progress: bool = True) -> dict:
     """Selected step, validation scores and test-set means of each run, and the released checkpoint's."""
-    from unrolled.train import VAL_LOG, VALIDATED
-    from unrolled.train_config import TrainConfig
-    from unrolled.train_log import read_log
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.log import read_log
+    from unrolled.training.loop import VAL_LOG, VALIDATED
 
     runs, references = {}, {}
     tests = {d.resolve() for d in TEST_SETS.values()}
@@ -175,10 +175,10 @@ def mix_sweep(config, shares, *, reference: dict[str, float] | None = None, prog
         checkpoint on the same pairs), and ``chosen`` (1 for the share the rule ``goal`` picks, ties to the lower
         share).
     """
-    from unrolled.data import PairDataset
-    from unrolled.init import set_decoder_mix
-    from unrolled.train import initial_model
-    from unrolled.validation import split_pairs
+    from unrolled.training.data import PairDataset
+    from unrolled.training.init import set_decoder_mix
+    from unrolled.training.loop import initial_model
+    from unrolled.training.validation import split_pairs
 
     from .training import MetricValidator
 
@@ -226,8 +226,8 @@ def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, fl
     import torch
 
     from unrolled._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
-    from unrolled.train import VAL_LOG, VALIDATED
-    from unrolled.train_log import read_log
+    from unrolled.training.log import read_log
+    from unrolled.training.loop import VAL_LOG, VALIDATED
 
     out, dest = Path(config.out_dir), Path(dest)
     rows = {r["step"]: r for r in read_log(out / VAL_LOG)}
@@ -251,8 +251,8 @@ def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, fl
 
 
 def _validation_names(config) -> list[str]:
-    from unrolled.data import PairDataset
-    from unrolled.validation import split_pairs
+    from unrolled.training.data import PairDataset
+    from unrolled.training.validation import split_pairs
 
     names = PairDataset(config.data, min_size=config.crop, progress=False).names()
     return [names[i] for i in split_pairs(names, config.val_fraction)[1]]
@@ -280,8 +280,8 @@ def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progres
         One row per model: ``model``, ``VIF_ir``, ``VIF_vi`` (means over the validation pairs, Li's [0, 1] scale).
     """
     from unrolled import lrrnet
-    from unrolled.data import PairDataset
-    from unrolled.validation import split_pairs
+    from unrolled.training.data import PairDataset
+    from unrolled.training.validation import split_pairs
 
     from .metrics.vif import vifvec
     from .training import MetricValidator
@@ -354,9 +354,9 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, help="write the Markdown table here (default: print it)")
     args = ap.parse_args(argv)
     if args.ship is not None:
-        from unrolled.train import VAL_LOG
-        from unrolled.train_config import TrainConfig
-        from unrolled.train_log import read_log
+        from unrolled.training.config import TrainConfig
+        from unrolled.training.log import read_log
+        from unrolled.training.loop import VAL_LOG
 
         if len(args.configs) != 1:
             ap.error("--ship takes exactly one config")
@@ -366,7 +366,7 @@ def main(argv=None) -> None:
         print(f"wrote {ship(config, row['step'], args.ship, rule=args.rule, reference=reference)} (step {row['step']})")
         return
     if args.inspect:
-        from unrolled.train_config import TrainConfig
+        from unrolled.training.config import TrainConfig
 
         if len(args.configs) != 1 or any("=" not in m for m in args.inspect):
             ap.error("--inspect takes one config and models as LABEL=WEIGHTS")
@@ -374,7 +374,7 @@ def main(argv=None) -> None:
         rows = per_source_vif(TrainConfig.from_toml(args.configs[0]), models, figure=args.figure)
         text = "model,VIF_ir,VIF_vi\n" + "".join(f"{r['model']},{r['VIF_ir']:.6g},{r['VIF_vi']:.6g}\n" for r in rows)
     elif args.mix_sweep:
-        from unrolled.train_config import TrainConfig
+        from unrolled.training.config import TrainConfig
 
         if len(args.configs) != 1:
             ap.error("--mix-sweep takes exactly one config")

@@ -1,5 +1,5 @@
 """Training with validation metrics: the fusion metrics of :mod:`llrr.metrics` as a validator for
-:func:`unrolled.train.train` (which cannot import :mod:`llrr`), and :func:`train`, which wires it in.
+:func:`unrolled.training.loop.train` (which cannot import :mod:`llrr`), and :func:`train`, which wires it in.
 
 :class:`MetricValidator` fuses every validation pair at its native size exactly as ``llrr fuse`` does with the
 method "lrrnet" (each input min-max scaled, the output min-max scaled and rounded to 8 bits: the images that
@@ -28,7 +28,7 @@ def _uint8(a: np.ndarray) -> np.ndarray:
 
 
 class MetricValidator:
-    """Mean fusion metrics of a model over validation pairs (a validator for :func:`unrolled.train.train`).
+    """Mean fusion metrics of a model over validation pairs (a validator for :func:`unrolled.training.loop.train`).
 
     Parameters
     ----------
@@ -97,9 +97,9 @@ class MetricValidator:
 
 
 def train(config, *, resume=None, progress: bool = True, callback=None):
-    """:func:`unrolled.train.train` with the fusion metrics of ``config.val_profile`` on the validation split
+    """:func:`unrolled.training.loop.train` with the fusion metrics of ``config.val_profile`` on the validation split
     (``config.val_fraction``) beside the validation loss; without a validation split, the same as it."""
-    from unrolled.train import train as train_unrolled
+    from unrolled.training.loop import train as train_unrolled
 
     def metrics(dataset):
         return MetricValidator(dataset.images, profile=config.val_profile, per_source=True)

@@ -59,7 +59,7 @@ def write_demo_pairs(root: Path, count: int, shape: tuple[int, int]) -> Path:
     pair, 20 rows and 25 columns apart (raw 8-bit, as training reads them)."""
     from PIL import Image
 
-    from unrolled.data import read_grey
+    from unrolled.training.data import read_grey
 
     ir, vi = read_grey(DEMO_DIR / "demo_ir.png"), read_grey(DEMO_DIR / "demo_vi.png")
     h, w = shape

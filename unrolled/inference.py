@@ -8,13 +8,27 @@ import warnings
 import numpy as np
 import torch
 
-from .data import MINMAX_EPS
-from .fast import fast_forward, fast_unsupported_reason
-from .lrrnet import LRRNet
+from .fast.infer import fast_forward, fast_unsupported_reason
+from .nets.lrrnet import LRRNet
 
-__all__ = ["fuse_images", "NORMALIZATIONS"]
+__all__ = ["fuse_images", "minmax01", "NORMALIZATIONS", "MINMAX_EPS"]
 
 NORMALIZATIONS = ("official", "minmax", "none")
+MINMAX_EPS = 1e-5
+"""The authors' eps of every min-max scaling: inputs, the fused output, the loss's I_f (one constant)."""
+
+
+def minmax01(x: np.ndarray, eps: float = MINMAX_EPS) -> np.ndarray:
+    """``(x - min) / (max - min + eps)`` per image of a (B, C, H, W) array, in its dtype.
+
+    Examples
+    --------
+    >>> minmax01(np.array([[[[10.0, 20.0, 30.0]]]], dtype=np.float32)).round(5)
+    array([[[[0. , 0.5, 1. ]]]], dtype=float32)
+    """
+    lo = x.min(axis=(1, 2, 3), keepdims=True)
+    hi = x.max(axis=(1, 2, 3), keepdims=True)
+    return (x - lo) / (hi - lo + x.dtype.type(eps))
 
 
 def _check_pair(ir, vi, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +53,7 @@ def _check_pair(ir, vi, radius: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _minmax(a: np.ndarray) -> np.ndarray:
-    return (a - a.min()) / (a.max() - a.min() + MINMAX_EPS)
+    return minmax01(a[None, None])[0, 0]
 
 
 def _forward_tiled(model: LRRNet, ir: torch.Tensor, vi: torch.Tensor, tile: int | None, overlap: int) -> np.ndarray:
@@ -83,8 +97,8 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
     overlap : int, optional
         Context margin for tiles (default ``model.config.receptive_radius``).
     fast : bool, optional
-        Use :func:`unrolled.fast.fast_forward` (streaming numba kernels, float32, memory bounded without tiles; equal
-        to the modules up to float32 rounding). None (default): wherever it supports the model and no overlap
+        Use :func:`unrolled.fast.infer.fast_forward` (streaming numba kernels, float32, memory bounded without tiles;
+        equal to the modules up to float32 rounding). None (default): wherever it supports the model and no overlap
         below the receptive radius was asked for; True: always (ValueError saying why where it cannot); False: the
         eager modules.
 

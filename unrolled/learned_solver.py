@@ -1,6 +1,6 @@
 r"""The learned LLRR solver (the LISTA idea of Sections 2.1 and 3.2): Algorithm 1 with T = 4, trained on patches.
 
-:class:`~unrolled.llrr.PatchLLRRNet` built by ``from_problem`` *is* Algorithm 1 with T iterations. Here its encoder
+:class:`~unrolled.nets.llrr.PatchLLRRNet` built by ``from_problem`` *is* Algorithm 1 with T iterations. Here its encoder
 ``C0`` (:math:`W_e`), the matrices ``G`` of its blocks (:math:`H - \hat\lambda_3 I`), its thresholds ``theta`` and
 ``lam3`` are trained so that its T = 4 output codes Z reach a low objective of Eq. 5 on real image patches: the
 network becomes a 4-step solver that is better than 4 steps of any fixed iteration.
@@ -69,7 +69,7 @@ from solvers._files import SHARED
 from solvers.dictionary import dct_atoms
 
 from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
-from .llrr import PatchLLRRNet
+from .nets.llrr import PatchLLRRNet
 
 __all__ = ["LearnedSolverConfig", "eq5_objective", "patch_objective", "load_images", "random_crops",
            "training_dirs", "train_learned_solver", "save_learned_solver", "load_learned_solver", "heldout_crops",

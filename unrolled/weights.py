@@ -1,5 +1,5 @@
 """Weights: the registry of the project's own trained weights, and strict loading of checkpoints (the authors' released
-LRRNet file included) into :class:`~unrolled.lrrnet.LRRNet`.
+LRRNet file included) into :class:`~unrolled.nets.lrrnet.LRRNet`.
 
 The registry (:data:`WEIGHTS`, :func:`list_weights`, :func:`resolve_weights`) names small weight files shipped inside
 the package (``unrolled/weights_data/``), each with its sha256 and metadata, as torchvision does. Only the project's
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ._atomic import safe_torch_load, sha256_file
-from .lrrnet import LRRNet, LRRNetConfig
+from .nets.lrrnet import LRRNet, LRRNetConfig
 
 __all__ = ["lrrnet", "official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256", "WeightsEntry", "WEIGHTS",
            "list_weights", "resolve_weights", "sha256_of"]

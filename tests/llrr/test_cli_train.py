@@ -8,8 +8,8 @@ import torch
 
 from llrr.cli import main
 from tests.conftest import REPO
-from unrolled.lrrnet import LRRNet, LRRNetConfig
-from unrolled.train_log import read_log
+from unrolled.nets.lrrnet import LRRNet, LRRNetConfig
+from unrolled.training.log import read_log
 
 SMOKE = REPO / "configs" / "smoke.toml"
 

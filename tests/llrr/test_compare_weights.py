@@ -11,7 +11,7 @@ import llrr
 from llrr.compare_weights import RELEASED, compare, plot_crops, render
 from llrr.metrics import compute
 from tests.conftest import write_demo_pairs
-from unrolled.lrrnet import LRRNet
+from unrolled.nets.lrrnet import LRRNet
 
 
 def test_compare_scores_every_model_on_every_dataset_and_renders(tmp_path):

@@ -11,8 +11,8 @@ import llrr
 from llrr.metrics import compute
 from llrr.study import goal_met, means, score_folder, select_step
 from tests.conftest import DEMO_DIR
-from unrolled.data import read_grey
-from unrolled.lrrnet import LRRNet
+from unrolled.nets.lrrnet import LRRNet
+from unrolled.training.data import read_grey
 
 REF = {"En": 6.8, "SD": 80.0, "MI": 13.6, "SSIM": 0.7, "VIF": 0.7, "Nabf": 0.15}
 
@@ -74,11 +74,11 @@ def test_the_mix_sweep_scores_the_algorithm1_start_for_each_visible_share(tmp_pa
     from llrr.study import mix_sweep
     from llrr.training import MetricValidator
     from tests.conftest import write_demo_pairs
-    from unrolled.data import PairDataset
-    from unrolled.init import lrrnet_from_training_data
-    from unrolled.lrrnet import LRRNetConfig
-    from unrolled.train_config import TrainConfig
-    from unrolled.validation import split_pairs
+    from unrolled.nets.lrrnet import LRRNetConfig
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.data import PairDataset
+    from unrolled.training.init import lrrnet_from_training_data
+    from unrolled.training.validation import split_pairs
 
     folder = write_demo_pairs(tmp_path / "pairs", 6, (80, 96))  # VIF needs 72 x 72
     config = TrainConfig(data=(str(folder),), out_dir=str(tmp_path / "run"), crop=32, init="algorithm1",
@@ -111,9 +111,9 @@ def test_ship_writes_a_validated_step_as_weights_with_its_sidecar(tmp_path):
     from llrr.study import ship
     from tests.conftest import write_demo_pairs
     from unrolled import lrrnet
-    from unrolled.lrrnet import LRRNetConfig
-    from unrolled.train import train
-    from unrolled.train_config import TrainConfig
+    from unrolled.nets.lrrnet import LRRNetConfig
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.loop import train
     from unrolled.weights import sha256_of
 
     folder = write_demo_pairs(tmp_path / "pairs", 6, (40, 48))
@@ -148,9 +148,9 @@ def test_inspect_gives_the_vif_of_each_source_and_draws_validation_pairs(tmp_pat
     from llrr.study import per_source_vif
     from llrr.training import MetricValidator
     from tests.conftest import write_demo_pairs
-    from unrolled.data import PairDataset
-    from unrolled.train_config import TrainConfig
-    from unrolled.validation import split_pairs
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.data import PairDataset
+    from unrolled.training.validation import split_pairs
 
     folder = write_demo_pairs(tmp_path / "pairs", 6, (80, 96))
     config = TrainConfig(data=(str(folder),), crop=32, val_fraction=0.34)

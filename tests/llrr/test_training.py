@@ -14,10 +14,10 @@ from llrr.cli import main
 from llrr.metrics import compute
 from llrr.training import MetricValidator, train
 from tests.conftest import DEMO_DIR, write_demo_pairs
-from unrolled.data import read_grey
-from unrolled.lrrnet import LRRNet, LRRNetConfig
-from unrolled.train_config import TrainConfig
-from unrolled.train_log import read_log
+from unrolled.nets.lrrnet import LRRNet, LRRNetConfig
+from unrolled.training.config import TrainConfig
+from unrolled.training.data import read_grey
+from unrolled.training.log import read_log
 
 
 @pytest.fixture(scope="module")

@@ -45,17 +45,19 @@ def test_each_helper_exists_once():
     import llrr.fuse_files
     import llrr.io
     import unrolled._atomic
-    import unrolled.data
+    import unrolled.training.data
     import unrolled.weights
 
     assert llrr.io.atomic_path is atomic_path and unrolled._atomic.atomic_target is atomic_path
     assert unrolled._atomic.sha256_file is sha256_file and unrolled._atomic.atomic_write_text is atomic_write_text
-    assert llrr.evaluate.IMAGE_SUFFIXES is llrr.fuse_files.IMAGE_SUFFIXES is unrolled.data.IMAGE_SUFFIXES \
+    assert llrr.evaluate.IMAGE_SUFFIXES is llrr.fuse_files.IMAGE_SUFFIXES is unrolled.training.data.IMAGE_SUFFIXES \
         is IMAGE_SUFFIXES
     import unrolled.inference
-    import unrolled.losses
+    import unrolled.training.losses
 
-    assert unrolled.losses.MINMAX_EPS is unrolled.data.MINMAX_EPS is unrolled.inference.MINMAX_EPS == 1e-5
+    eps = unrolled.inference.MINMAX_EPS
+    assert unrolled.training.losses.MINMAX_EPS is eps == 1e-5
+    assert unrolled.training.data.minmax01 is unrolled.inference.minmax01
 
 
 def test_importing_solvers_and_the_light_parts_of_llrr_loads_no_heavy_module():

@@ -8,7 +8,7 @@ import pytest
 
 import unrolled
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(unrolled.__path__, "unrolled."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(unrolled.__path__, "unrolled."))
 
 
 @pytest.mark.parametrize("name", MODULES)

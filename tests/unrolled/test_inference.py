@@ -27,7 +27,7 @@ def test_tiled_equals_untiled(net, pair):
     full = fuse_images(net, ir, vi, normalization="none", fast=False)
     tiled = fuse_images(net, ir, vi, normalization="none", tile=48, fast=False)
     # float32 convolutions on tiles vs the whole image sum in other orders: 1e-4 of the range is the fast path's
-    # float32 bound (tests/unrolled/test_fast.py, FLOAT32_RANGE_TOL), the network here being shallower (n=16)
+    # float32 bound (tests/unrolled/fast/test_infer.py, FLOAT32_RANGE_TOL), the network here being shallower (n=16)
     np.testing.assert_allclose(tiled, full, atol=1e-4 * (full.max() - full.min()))
     a = fuse_images(net, ir, vi, fast=False).astype(int)  # uint8 truncation: 1 level where a value sits on a boundary
     b = fuse_images(net, ir, vi, tile=48, fast=False).astype(int)

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from tests.conftest import DEMO_DIR
-from unrolled import feature_cache as feature_cache_module
-from unrolled.data import CropSampler, PairDataset, resize_bilinear
-from unrolled.feature_cache import SourceTargetCache
-from unrolled.losses import SOURCE_TARGETS, FusionLoss, vgg16_features
-from unrolled.lrrnet import LRRNetConfig
-from unrolled.train import train
-from unrolled.train_config import TrainConfig
-from unrolled.train_log import TERMS, read_log
+from unrolled.nets.lrrnet import LRRNetConfig
+from unrolled.training import feature_cache as feature_cache_module
+from unrolled.training.config import TrainConfig
+from unrolled.training.data import CropSampler, PairDataset, resize_bilinear
+from unrolled.training.feature_cache import SourceTargetCache
+from unrolled.training.log import TERMS, read_log
+from unrolled.training.loop import train
+from unrolled.training.losses import SOURCE_TARGETS, FusionLoss, vgg16_features
 
 # Where the cache is compared with recomputing, a sample's targets were computed by VGG-16 in another batch (the
 # samples missing at that step, not the batch at hand). The network treats every image alone, so only the
@@ -221,7 +221,7 @@ def test_training_with_the_cache_logs_the_losses_of_training_without_it(tmp_path
     rows = list(zip(read_log(cached.log), read_log(plain.log), strict=True))
     # Step 1: the same weights on the same batch; the targets differ at most by the VGG rounding bound above (RTOL).
     # Later steps follow Adam updates, which can turn a rounding of a near-zero gradient into an lr-sized step
-    # (tests/unrolled/test_train.py, fast vs eager): 1e-2, below the loss's change from step to step.
+    # (tests/unrolled/training/test_loop.py, fast vs eager): 1e-2, below the loss's change from step to step.
     # Measured: equal bit for bit on every step.
     for (a, b), rtol in zip(rows, [RTOL] + [1e-2] * 5, strict=True):
         for t in TERMS:

@@ -1,5 +1,5 @@
-"""Training data (unrolled.data) and the training config (unrolled.train_config): pairing, grey conversion, crops,
-the seeded resumable stream, TOML round trips and errors that name the key, the value or the path."""
+"""Training data (unrolled.training.data) and the training config (unrolled.training.config): pairing, grey conversion,
+crops, the seeded resumable stream, TOML round trips and errors that name the key, the value or the path."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from tests.conftest import DEMO_DIR, REPO, shared_path
-from unrolled.data import CropSampler, PairDataset, find_pairs, minmax01, read_grey, resize_bilinear
-from unrolled.lrrnet import LRRNetConfig
-from unrolled.train import train
-from unrolled.train_config import LossWeights, TrainConfig
+from unrolled.nets.lrrnet import LRRNetConfig
+from unrolled.training.config import LossWeights, TrainConfig
+from unrolled.training.data import CropSampler, PairDataset, find_pairs, minmax01, read_grey, resize_bilinear
+from unrolled.training.loop import train
 
 CONFIGS = REPO / "configs"
 SHARED = (REPO.parent / "shared").resolve()  # where configs/default.toml points (beside the repository; links followed)

@@ -1,10 +1,10 @@
 """A fast forward and backward of LRRNet for training on the CPU: the same modules and parameters, other kernels.
 
 :func:`fast_train_forward` returns ``model(ir, vi)`` as a tensor whose backward fills the ``.grad`` of the model's own
-parameters as eager autograd does, so the same :class:`~unrolled.lrrnet.LRRNet` and optimiser are used. The bulk of
+parameters as eager autograd does, so the same :class:`~unrolled.nets.lrrnet.LRRNet` and optimiser are used. The bulk of
 the cost, the two LLRR branches with their decoder convolutions (2n-channel maps, 1 -> 2n and 2n -> 1 3x3
 convolutions, per-channel soft thresholds), is one :class:`torch.autograd.Function` whose forward and backward run
-the numba kernels of :mod:`unrolled._train_kernels` on channels-last maps, one (branch, image) task per thread (the
+the numba kernels of :mod:`unrolled.fast._train_kernels` on channels-last maps, one (branch, image) task per thread (the
 kernels release the GIL); the two small fusion convolutions stay in torch.
 
 Measured on 2 AVX-512 cores (AMD EPYC, sgemm 200 GFLOP/s), batch 8 of 128 x 128 crops, forward + backward of the
@@ -23,7 +23,7 @@ supported.
 Results equal eager autograd up to rounding: float64 to about 1e-12, float32 to about 1e-6 relative, except where a
 value falls within rounding of a kink of the soft threshold (``|P| = theta``, where the derivative jumps), which the
 two float32 computations may then put on different sides. Use :func:`fast_train_supported` to decide: it accepts
-what :func:`unrolled.fast.fast_supported` accepts ("llrr" extractor, 3 x 3 kernels, one channel, "cat" or "add"
+what :func:`unrolled.fast.infer.fast_supported` accepts ("llrr" extractor, 3 x 3 kernels, one channel, "cat" or "add"
 fusion), in float32 or float64, on the CPU, without module hooks.
 """
 
@@ -37,9 +37,10 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..nets.lrrnet import LRRNet
 from ._train_kernels import branch_backward, branch_forward, reflect_table
-from .fast import run_tasks, structure_reason
-from .lrrnet import LRRNet
+from .infer import run_tasks
+from .support import unsupported_reason
 
 __all__ = ["fast_train_forward", "fast_train_supported", "fast_train_unsupported_reason"]
 
@@ -47,31 +48,15 @@ DTYPES = (torch.float32, torch.float64)
 TORCH_DT = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
-def _dtype_reason(model: nn.Module) -> str | None:
-    dtypes = set()
-    for pname, p in model.named_parameters():
-        if p.device.type != "cpu":
-            return f"parameter {pname} is on {p.device}; the fast training path runs on the CPU"
-        if p.dtype not in DTYPES:
-            return f"parameter {pname} is {p.dtype}; the fast training path computes in float32 or float64"
-        dtypes.add(p.dtype)
-    if len(dtypes) > 1:
-        return f"the parameters mix dtypes {sorted(map(str, dtypes))}"
-    for mname, m in model.named_modules():
-        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks:
-            return f"module {mname or type(model).__name__} has hooks, which the fast training path would not call"
-    return None
-
-
 def fast_train_unsupported_reason(model) -> str | None:
     """Why :func:`fast_train_forward` cannot run ``model`` (a sentence), or None when it can."""
-    return structure_reason(model, "the fast training path") or _dtype_reason(model)
+    return unsupported_reason(model, "the fast training path", DTYPES, backward=True)
 
 
 def fast_train_supported(model) -> bool:
     """Whether :func:`fast_train_forward` computes ``model(ir, vi)`` and its gradients for this model.
 
-    True for an :class:`~unrolled.lrrnet.LRRNet` with the "llrr" extractor, 3 x 3 kernels, one channel, "cat" or
+    True for an :class:`~unrolled.nets.lrrnet.LRRNet` with the "llrr" extractor, 3 x 3 kernels, one channel, "cat" or
     "add" fusion (any n and number of blocks), float32 or float64 parameters on the CPU and no module hooks;
     :func:`fast_train_unsupported_reason` says why not.
     """

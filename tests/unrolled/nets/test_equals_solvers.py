@@ -6,11 +6,11 @@ import torch
 
 from solvers import ConvProblem, LowRankSparseProblem, algorithm1, conv_algorithm1, extract_patches, fold_patches
 from solvers.dictionary import dct_atoms
-from unrolled.llrr import PatchLLRRNet
-from unrolled.lrrnet import LLRRBranch
+from unrolled.nets.llrr import PatchLLRRNet
+from unrolled.nets.lrrnet import LLRRBranch
 
-from ..conftest import load_grey, shared_path
-from ._training import grads_and_steps
+from ...conftest import load_grey, shared_path
+from .._training import grads_and_steps
 
 # The network (torch) and the solver (numpy) compute the same T <= 4 steps, each a product with up to 128 atoms
 # plus a fold over overlapping patches: float32 u = 6e-8 x depth ~150 -> 1e-5 (measured 1e-6 of max|Z| ~ 1);

@@ -4,7 +4,7 @@ import torch
 
 from unrolled import LRRNet, LRRNetConfig, lrrnet, soft_threshold
 
-from ._training import grads_and_steps
+from .._training import grads_and_steps
 
 
 def test_default_parameter_count_is_the_papers():

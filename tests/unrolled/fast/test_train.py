@@ -1,4 +1,4 @@
-"""The fast training path (unrolled.fast_train) computes the output and every gradient eager autograd computes.
+"""The fast training path (unrolled.fast.train) computes the output and every gradient eager autograd computes.
 
 The soft threshold makes the gradient discontinuous where ``|P| = theta`` (and the output where ``P = 0`` for a
 negative theta): a value within rounding of such a kink may fall on either side in two float32 implementations, and
@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from unrolled import LRRNet, load_official_checkpoint
-from unrolled.fast_train import fast_train_forward, fast_train_supported, fast_train_unsupported_reason
-from unrolled.threshold import soft_threshold
+from unrolled.fast.train import fast_train_forward, fast_train_supported, fast_train_unsupported_reason
+from unrolled.nets.threshold import soft_threshold
 
-from ..conftest import shared_path
+from ...conftest import shared_path
 
 MARGIN = 1e-5  # 20x the largest float32 error of a pre-threshold value seen at these sizes (5e-7)
 # float32 gradients away from the kinks: unit roundoff 6e-8 x depth ~100 of the forward and its adjoint (11
@@ -238,21 +238,6 @@ def test_a_retained_graph_backwards_again_until_a_forward_reuses_its_maps():
     fast_train_forward(net, ir, vi).sum().backward()  # takes (and overwrites) the maps given back
     with pytest.raises(RuntimeError, match="cannot backward a second time"):
         first.backward()
-
-
-@pytest.mark.parametrize("make, reason", [
-    (lambda: LRRNet(extractor="conv8", n=4), "extractor='conv8'"),
-    (lambda: LRRNet(extractor="dense", n=4, blocks=2), "extractor='dense'"),
-    (lambda: LRRNet(kernel_size=5, n=4), "kernel_size=5"),
-    (lambda: LRRNet(n=4).half(), "torch.float16"),
-    (lambda: torch.nn.Identity(), "not an LRRNet"),
-])
-def test_unsupported_models_are_refused(make, reason):
-    net = make()
-    assert not fast_train_supported(net)
-    assert reason in fast_train_unsupported_reason(net)
-    with pytest.raises(ValueError, match="does not support"):
-        fast_train_forward(net, torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))
 
 
 def test_hooks_are_refused():

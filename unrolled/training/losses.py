@@ -30,8 +30,8 @@ from torch import nn
 
 from solvers._files import SHARED as _SHARED
 
-from ._atomic import safe_torch_load
-from .data import MINMAX_EPS
+from .._atomic import safe_torch_load
+from ..inference import MINMAX_EPS
 
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
            "gram", "minmax_255", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
@@ -290,8 +290,8 @@ class FusionLoss(nn.Module):
     min-max normalised per image and multiplied by 255 inside (:func:`minmax_255`), with the gradient. The sources are
     targets: detached, and their VGG features are computed under ``torch.no_grad()`` in one batched call
     (:meth:`source_targets`). ``forward(..., targets=t)`` takes them already computed (e.g. cached across steps,
-    :class:`unrolled.feature_cache.SourceTargetCache`) and runs VGG-16 on the fused image only: the same operations
-    on the same values, so the same loss and gradient bit for bit.
+    :class:`unrolled.training.feature_cache.SourceTargetCache`) and runs VGG-16 on the fused image only: the same
+    operations on the same values, so the same loss and gradient bit for bit.
 
     Examples
     --------

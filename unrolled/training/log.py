@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_target
+from .._atomic import atomic_target
 
 __all__ = ["TERMS", "LOG_COLUMNS", "TrainLog", "read_log", "plot_losses", "finite_row", "write_rows"]
 

@@ -1,8 +1,8 @@
 """The training recipe as a frozen dataclass, read from and written to TOML.
 
 A TOML file holds the top-level keys of :class:`TrainConfig`, then a ``[loss]`` table (:class:`LossWeights`, passed
-to :class:`~unrolled.losses.FusionLoss`) and a ``[model]`` table (:class:`~unrolled.lrrnet.LRRNetConfig`). Keys left
-out take the defaults below; an unknown key or a bad value is an error naming the key, the value and the file.
+to :class:`~unrolled.training.losses.FusionLoss`) and a ``[model]`` table (:class:`~unrolled.nets.lrrnet.LRRNetConfig`).
+Keys left out take the defaults below; an unknown key or a bad value is an error naming the key, the value and the file.
 
 Relative paths in a TOML file (``data``, ``out_dir``, ``vgg_weights``) are relative to **the folder of that file**,
 so a config runs the same from any working directory: ``configs/default.toml`` names ``../../shared/data/roadscene``
@@ -17,9 +17,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..nets.lrrnet import LRRNetConfig
 from .data import SAMPLINGS
 from .init import check_mix
-from .lrrnet import LRRNetConfig
 
 __all__ = ["TrainConfig", "LossWeights", "VGG_CONVENTIONS"]
 
@@ -62,20 +62,20 @@ class LossWeights:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run of LRRNet (:func:`unrolled.train.train`).
+    """Everything that defines a training run of LRRNet (:func:`unrolled.training.loop.train`).
 
     Parameters
     ----------
     data : tuple of str
-        Data folders of IR/VI pairs (:mod:`unrolled.data` describes the layouts).
+        Data folders of IR/VI pairs (:mod:`unrolled.training.data` describes the layouts).
     out_dir : str
         Where the run writes ``log.csv``, ``losses.png``, ``checkpoint.pt`` and the final ``lrrnet.pt`` +
         ``lrrnet.json``.
     crop, batch : int
         Square sample side (>= 8: the VGG loss pools three times) and samples per step.
     sampling : {"crop", "resize", "scale"}
-        How a pair becomes a ``crop x crop`` sample (:class:`~unrolled.data.CropSampler`): a random window at native
-        resolution ("crop"), the whole image resized ("resize", the authors' KAIST set-up), or a random window of
+        How a pair becomes a ``crop x crop`` sample (:class:`~unrolled.training.data.CropSampler`): a random window at
+        native resolution ("crop"), the whole image resized ("resize", the authors' KAIST set-up), or a random window of
         random size resized ("scale").
     steps : int
         Optimiser steps of the whole run.
@@ -85,31 +85,32 @@ class TrainConfig:
         Seeds the initial weights (torch) and the data stream (the sampler's own generator).
     init : {"random", "algorithm1"}
         The initial weights: the authors' random initialisation, or the network equal to T iterations of Algorithm 1
-        with dictionaries learned on the training pairs (:func:`unrolled.init.lrrnet_from_training_data`, seeded by
+        with dictionaries learned on the training pairs (:func:`unrolled.training.init.lrrnet_from_training_data`,
+        seeded by
         ``seed``; the images as the sampling draws them: resized to the crop for "resize"), its decoder averaging
         the two reconstructions. "algorithm1" needs the "llrr" extractor.
     init_low, init_sparse : (float, float)
         With ``init = "algorithm1"``: the decoder's weights (infrared, visible) of the two sources' base and salient
-        parts (:func:`unrolled.init.lrrnet_from_problems`); default (0.5, 0.5) each, the average of the two
+        parts (:func:`unrolled.training.init.lrrnet_from_problems`); default (0.5, 0.5) each, the average of the two
         reconstructions.
     checkpoint_every : int
         Write ``checkpoint.pt`` (and redraw the loss plot) every this many steps; 0: only at the end.
     fast : bool
-        Use the fast training path (:mod:`unrolled.fast_train`) where it supports the model; else eager torch.
+        Use the fast training path (:mod:`unrolled.fast.train`) where it supports the model; else eager torch.
     threads : int
         torch and numba threads; 0 leaves their defaults.
     feature_cache_mb : int
         Memory (MiB) for caching the sources' VGG-16 targets of the loss per sample, with ``sampling = "resize"``
-        (:class:`~unrolled.feature_cache.SourceTargetCache`: 8 MiB a sample at 128 x 128, least recently used dropped
-        first); 0: none. Speed only: the loss is the same.
+        (:class:`~unrolled.training.feature_cache.SourceTargetCache`: 8 MiB a sample at 128 x 128, least recently used
+        dropped first); 0: none. Speed only: the loss is the same.
     vgg_weights : str
-        VGG-16 file for the loss; "default": :data:`unrolled.losses.DEFAULT_VGG_WEIGHTS` (the Caffe weights in
+        VGG-16 file for the loss; "default": :data:`unrolled.training.losses.DEFAULT_VGG_WEIGHTS` (the Caffe weights in
         ../shared/weights); "random": random weights seeded by ``seed`` (smoke tests only: the loss is meaningless).
     vgg_convention : {"caffe-grey255", "torchvision"}
-        Input convention of those weights (:func:`unrolled.losses.vgg16_features`).
+        Input convention of those weights (:func:`unrolled.training.losses.vgg16_features`).
     val_fraction : float
-        Share of the training pairs held out for validation (:func:`unrolled.validation.split_pairs`: chosen by the
-        sha256 of their names, the same for every run on the same data); 0: no validation.
+        Share of the training pairs held out for validation (:func:`unrolled.training.validation.split_pairs`: chosen by
+        the sha256 of their names, the same for every run on the same data); 0: no validation.
     val_every : int
         Validate every this many steps (>= 1 with a validation split; steps that are not a multiple of it are never
         validated, so a run extended with ``--resume`` validates as an uninterrupted one).
@@ -274,7 +275,7 @@ class TrainConfig:
             lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in d[name].items()]
         text = "\n".join(lines) + "\n"
         if path is not None:
-            from ._atomic import atomic_write_text
+            from .._atomic import atomic_write_text
 
             atomic_write_text(path, text)
         return text

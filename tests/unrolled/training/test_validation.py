@@ -1,5 +1,5 @@
-"""Validation during training (unrolled.validation): the held-out split, the scores, best-model selection, early
-stopping and resume."""
+"""Validation during training (unrolled.training.validation): the held-out split, the scores, best-model selection,
+early stopping and resume."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from tests.conftest import DEMO_DIR, write_demo_pairs
-from unrolled.data import PairDataset, read_grey
-from unrolled.losses import FusionLoss, vgg16_features
-from unrolled.lrrnet import LRRNet
-from unrolled.train import _eager_forward, load_checkpoint, train
-from unrolled.train_log import read_log
-from unrolled.validation import LossValidator, Selection, split_pairs
+from unrolled.nets.lrrnet import LRRNet
+from unrolled.training.data import PairDataset, read_grey
+from unrolled.training.log import read_log
+from unrolled.training.loop import _eager_forward, load_checkpoint, train
+from unrolled.training.losses import FusionLoss, vgg16_features
+from unrolled.training.validation import LossValidator, Selection, split_pairs
 
-from .test_train import tiny
+from .test_loop import tiny
 
 
 def demo_ir() -> np.ndarray:
@@ -78,7 +78,7 @@ def test_the_loss_validator_is_the_eq10_loss_of_the_resized_pairs():
     images = [(demo_ir()[:60, :70], demo_vi()[:60, :70]), (demo_ir()[40:100, 10:90], demo_vi()[40:100, 10:90])]
     loss = FusionLoss(vgg16_features(None, seed=0))
     scores = LossValidator(PairDataset.from_arrays(images), loss, _eager_forward, crop=32, batch=1)(net)
-    from unrolled.data import minmax01, resize_bilinear
+    from unrolled.training.data import minmax01, resize_bilinear
 
     want = []
     for ir, vi in images:
@@ -172,9 +172,9 @@ def test_validation_settings_are_checked(tmp_path, pairs_dir):
 
 
 def test_a_run_from_algorithm1_starts_as_the_initialised_network_and_lowers_the_loss(tmp_path, pairs_dir):
-    from unrolled.data import CropSampler, resize_bilinear
-    from unrolled.init import lrrnet_from_training_data
-    from unrolled.lrrnet import LRRNetConfig
+    from unrolled.nets.lrrnet import LRRNetConfig
+    from unrolled.training.data import CropSampler, resize_bilinear
+    from unrolled.training.init import lrrnet_from_training_data
 
     model = LRRNetConfig(n=16, blocks=2)
     config = tiny(tmp_path / "run", data=(str(pairs_dir),), sampling="resize", crop=32, steps=30, lr=1e-3,
@@ -198,10 +198,10 @@ def test_a_run_from_algorithm1_starts_as_the_initialised_network_and_lowers_the_
 
 
 def test_the_decoder_weights_of_the_algorithm1_start_come_from_the_config(tmp_path, pairs_dir):
-    from unrolled.init import lrrnet_from_training_data
-    from unrolled.lrrnet import LRRNetConfig
-    from unrolled.train import initial_model
-    from unrolled.train_config import TrainConfig
+    from unrolled.nets.lrrnet import LRRNetConfig
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.init import lrrnet_from_training_data
+    from unrolled.training.loop import initial_model
 
     model = LRRNetConfig(n=8, blocks=1)
     config = tiny(tmp_path, data=(str(pairs_dir),), crop=32, init="algorithm1", init_low=[0.2, 0.8],

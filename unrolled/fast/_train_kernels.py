@@ -1,4 +1,4 @@
-r"""numba kernels of the fast LRRNet training step (:mod:`unrolled.fast_train`): one LLRR branch of one image,
+r"""numba kernels of the fast LRRNet training step (:mod:`unrolled.fast.train`): one LLRR branch of one image,
 forward and backward, on channels-last maps.
 
 A branch with its two decoder convolutions, for one image X (H, W) and K = 2n coefficient channels:
@@ -31,7 +31,7 @@ shaped for: a loop writes one array (LLVM proves arrays apart by runtime checks,
 on two rows of one array), and it starts at 0 (a loop from a runtime start keeps numba's negative-index wraparound;
 channel ranges are slices instead). Sums over pixels run in the maps' dtype along a row and are flushed into float64
 totals after each row. Kernels are serial, generic over float32 / float64 and release the GIL:
-:mod:`unrolled.fast_train` runs one (branch, image) per task on Python threads.
+:mod:`unrolled.fast.train` runs one (branch, image) per task on Python threads.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The sources' part of the training loss, cached across steps: :class:`SourceTargetCache`.
 
-The loss of Eq. 10-14 (:class:`~unrolled.losses.FusionLoss`) runs VGG-16 on the fused image (with its graph) and on
-both sources (constants). The sources' contribution, :meth:`~unrolled.losses.FusionLoss.source_targets`, is a
+The loss of Eq. 10-14 (:class:`~unrolled.training.losses.FusionLoss`) runs VGG-16 on the fused image (with its graph)
+and on
+both sources (constants). The sources' contribution, :meth:`~unrolled.training.losses.FusionLoss.source_targets`, is a
 function of the sample alone: Phi1(I_vi), the middle targets ``w_ir Phik(I_ir) + w_vi Phik(I_vi)`` (k = 2, 3) and
 Gram(Phi4(I_ir)). With ``sampling="resize"`` a sample is a whole pair resized and flipped, named by its key
-``(pair index, flip_v, flip_h)`` (:attr:`unrolled.data.Batch.keys`): at most 4 per pair, each seen again every few
-epochs. The cache computes a sample's targets when it is first drawn, in one VGG call with the batch's other new
+``(pair index, flip_v, flip_h)`` (:attr:`unrolled.training.data.Batch.keys`): at most 4 per pair, each seen again every
+few epochs. The cache computes a sample's targets when it is first drawn, in one VGG call with the batch's other new
 samples, and then serves them from memory: a step with every sample cached runs VGG-16 on the fused image only.
 
 Memory: per sample at crop ``c``, ``4 (64 c^2 + 128 (c/2)^2 + 256 (c/4)^2 + 512^2)`` bytes, 8 MiB at 128 x 128
@@ -47,8 +48,8 @@ class CacheInfo:
 
 
 class SourceTargetCache:
-    """Per-sample cache of :meth:`FusionLoss.source_targets <unrolled.losses.FusionLoss.source_targets>`, LRU within
-    a memory budget.
+    """Per-sample cache of :meth:`FusionLoss.source_targets <unrolled.training.losses.FusionLoss.source_targets>`, LRU
+    within a memory budget.
 
     Parameters
     ----------
@@ -63,12 +64,12 @@ class SourceTargetCache:
     channels-last), computing in one VGG call only the samples it does not hold (a key repeated within a batch is
     computed once). Each sample's targets are stored detached, contiguous, in the loss's dtype (float32 in
     training); after a call the least recently used samples are dropped until the rest fit the budget. A key names a
-    sample of one sampler (:attr:`unrolled.data.Batch.keys`): keys from another dataset, crop size or sampler would
-    name other images, and the cache cannot tell (it refuses only a change of the sample shape).
+    sample of one sampler (:attr:`unrolled.training.data.Batch.keys`): keys from another dataset, crop size or sampler
+    would name other images, and the cache cannot tell (it refuses only a change of the sample shape).
 
     Examples
     --------
-    >>> from unrolled.losses import vgg16_features
+    >>> from unrolled.training.losses import vgg16_features
     >>> loss = FusionLoss(vgg16_features(None))
     >>> cache = SourceTargetCache(loss, budget_mb=64)
     >>> ir, vi = torch.rand(2, 1, 16, 16) * 255, torch.rand(2, 1, 16, 16) * 255
@@ -119,7 +120,7 @@ class SourceTargetCache:
 
         Returns
         -------
-        dict of str to Tensor, keys :data:`unrolled.losses.SOURCE_TARGETS`, batch dimension N
+        dict of str to Tensor, keys :data:`unrolled.training.losses.SOURCE_TARGETS`, batch dimension N
         """
         self.loss._check_shapes(ir255=ir255, vi255=vi255)
         if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence) or len(keys) != ir255.shape[0]:
@@ -171,7 +172,7 @@ class SourceTargetCache:
 
 def _stack(samples: list[torch.Tensor]) -> torch.Tensor:
     """Stack per-sample tensors into a batch; (C, H, W) feature maps into a channels-last (N, C, H, W), as VGG-16
-    gives them (:class:`~unrolled.losses.VGGFeatures`), so that the loss reduces them in the same order."""
+    gives them (:class:`~unrolled.training.losses.VGGFeatures`), so that the loss reduces them in the same order."""
     first = samples[0]
     layout = torch.channels_last if first.dim() == 3 else torch.contiguous_format
     out = torch.empty((len(samples), *first.shape), dtype=first.dtype, memory_format=layout)

@@ -1,4 +1,5 @@
-"""The fast inference path (unrolled.fast) computes what the eager modules compute, for every size and strip layout."""
+"""The fast inference path (unrolled.fast.infer) computes what the eager modules compute, for every size and strip
+layout."""
 
 import time
 
@@ -7,9 +8,9 @@ import pytest
 import torch
 
 from unrolled import LRRNet, load_official_checkpoint
-from unrolled.fast import fast_branch, fast_forward, fast_supported, fast_unsupported_reason
+from unrolled.fast.infer import fast_branch, fast_forward, fast_supported, fast_unsupported_reason
 
-from ..conftest import load_grey, shared_path
+from ...conftest import load_grey, shared_path
 
 OFFICIAL = ("weights", "lrrnet_official_tno_block4.model")
 
@@ -142,21 +143,6 @@ def test_branch_maps_equal_eager(random_net, rng):
     torch.testing.assert_close(in_strips[1], sparse, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("change, reason", [
-    (lambda: LRRNet(extractor="conv8", n=4), "extractor='conv8'"),
-    (lambda: LRRNet(extractor="dense", n=4, blocks=2), "extractor='dense'"),
-    (lambda: LRRNet(kernel_size=5, n=4), "kernel_size=5"),
-    (lambda: LRRNet(n=4).double(), "torch.float64"),
-    (lambda: torch.nn.Identity(), "not an LRRNet"),
-])
-def test_unsupported_models_fall_back(change, reason):
-    net = change()
-    assert not fast_supported(net)
-    assert reason in fast_unsupported_reason(net)
-    with pytest.raises(ValueError, match="does not support"):
-        fast_forward(net, np.zeros((30, 30)), np.zeros((30, 30)))
-
-
 def test_hooks_and_replaced_modules_are_refused():
     net = LRRNet(n=4)
     assert fast_supported(net)
@@ -195,7 +181,7 @@ def test_bad_input(random_net):
 
 
 def test_the_task_queue_cuts_strips_for_every_thread_and_stops_on_an_interrupt():
-    from unrolled import fast
+    from unrolled.fast import infer as fast
 
     # 640 columns, 2 images, 2 threads: about TASKS_PER_THREAD tasks per thread, strips of >= 64 columns
     rows = fast._strips(640, 10, 2, None, 2)

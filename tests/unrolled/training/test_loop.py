@@ -1,4 +1,5 @@
-"""Training LRRNet (unrolled.train): kill/resume equals an uninterrupted run, a short run lowers the loss, outputs."""
+"""Training LRRNet (unrolled.training.loop): kill/resume equals an uninterrupted run, a short run lowers the loss,
+outputs."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ import pytest
 import torch
 
 from tests.conftest import DEMO_DIR, REPO
-from unrolled.data import CropSampler, PairDataset
-from unrolled.lrrnet import LRRNet, LRRNetConfig
-from unrolled.train import load_checkpoint, train
-from unrolled.train_config import TrainConfig
-from unrolled.train_log import TERMS, read_log
+from unrolled.nets.lrrnet import LRRNet, LRRNetConfig
+from unrolled.training.config import TrainConfig
+from unrolled.training.data import CropSampler, PairDataset
+from unrolled.training.log import TERMS, read_log
+from unrolled.training.loop import load_checkpoint, train
 
 _KILLED_RUN = """
 import pathlib, sys, time
-from unrolled.train import train
-from unrolled.train_config import TrainConfig
+from unrolled.training.loop import train
+from unrolled.training.config import TrainConfig
 
 marker = pathlib.Path(sys.argv[2])
 
@@ -101,7 +102,7 @@ def test_a_short_run_lowers_the_loss(tmp_path):
     assert last < 0.6 * first, (first, last)  # measured: 71,700 -> 27,800 (random crops: noisy)
 
     # the saved weights beat the initial ones (torch.manual_seed(seed), documented) on fixed held-out crops
-    from unrolled.losses import FusionLoss, vgg16_features
+    from unrolled.training.losses import FusionLoss, vgg16_features
 
     torch.manual_seed(config.seed)
     initial = LRRNet(config.model)
@@ -183,7 +184,7 @@ def test_the_fast_path_is_used_and_matches_eager(tmp_path):
         assert a[t] == pytest.approx(b[t], rel=1e-4, abs=0), (a["step"], t)
     # Later steps follow Adam updates, ~lr sign(g) at first: float32 rounding can flip the sign of a near-zero
     # gradient component and turn it into a whole lr-sized difference, so float32 trajectories are ill-conditioned
-    # (once 1.3e-4 apart after 4 steps in tests/unrolled/test_fast_train.py, which compares the gradients of such
+    # (once 1.3e-4 apart after 4 steps in tests/unrolled/fast/test_train.py, which compares the gradients of such
     # a trajectory in float64 instead). Here the later losses only have to show the same kind of step: 1e-2, below
     # the loss's change from step to step (1% and 16% here; measured agreement 5e-7).
     for a, b in rows[1:]:

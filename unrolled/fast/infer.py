@@ -1,7 +1,7 @@
 """Fast CPU inference for LRRNet and its LLRR branches: the same modules, evaluated by streaming numba kernels.
 
-The eager modules (:class:`~unrolled.lrrnet.LRRNet`) stay the reference and the fallback. This path reads their
-parameters and evaluates the same function in float32, differently organised (:mod:`unrolled._fast_kernels`):
+The eager modules (:class:`~unrolled.nets.lrrnet.LRRNet`) stay the reference and the fallback. This path reads their
+parameters and evaluates the same function in float32, differently organised (:mod:`unrolled.fast._infer_kernels`):
 
 * a pixel's 2n coefficient channels are contiguous (channels-last) and each LLRR block is one pass over them: the
   update ``h_theta(lam3 Z + b2 + sum_taps w2 r)`` and the 9 tap products of the next convolution (the next block's
@@ -31,8 +31,8 @@ current figures beside the sgemm of their run.
 Use :func:`fast_supported` to decide: it accepts the "llrr" extractor with 3 x 3 kernels, one image channel, either
 fusion, any n and number of blocks, float32 parameters on the CPU and no hooks; everything else (the "conv8" and
 "dense" ablation extractors, float64 models, GPUs, other kernel sizes) stays on the eager path.
-:class:`~unrolled.llrr.PatchLLRRNet` also stays eager: its blocks are a 1 x 1 convolution (a matrix product that torch
-already runs at BLAS speed), not the image-domain convolutions this path streams.
+:class:`~unrolled.nets.llrr.PatchLLRRNet` also stays eager: its blocks are a 1 x 1 convolution (a matrix product that
+torch already runs at BLAS speed), not the image-domain convolutions this path streams.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 import torch
-from torch import nn
 
-from ._fast_kernels import branch_strip, fuse_parts
-from .blocks import LLRRBlock, PaddedConv
-from .lrrnet import Decoder, LLRRBranch, LRRNet
+from ..nets.blocks import PaddedConv
+from ..nets.lrrnet import LLRRBranch, LRRNet
+from ._infer_kernels import branch_strip, fuse_parts
+from .support import branch_reason, runtime_reason, unsupported_reason
 
 __all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "fast_branch", "run_tasks",
            "default_threads"]
@@ -69,87 +69,15 @@ def default_threads() -> int:
     return THREADS_PER_CORE * numba.get_num_threads()
 
 
-def _conv_reason(module, name: str, in_ch: int | None, out_ch: int | None) -> str | None:
-    if (type(module) is not PaddedConv or type(module.pad) is not nn.ReflectionPad2d
-            or type(module.conv) is not nn.Conv2d):
-        return f"{name} is not a reflection-padded PaddedConv"
-    c = module.conv
-    if tuple(module.pad.padding) != (1, 1, 1, 1) or c.kernel_size != (3, 3) or c.bias is None:
-        return f"{name} is not a 3x3 convolution with bias and reflection padding 1"
-    if c.stride != (1, 1) or c.dilation != (1, 1) or c.groups != 1 or c.padding != (0, 0):
-        return f"{name} has stride, dilation, groups or padding of its own"
-    if (in_ch is not None and c.in_channels != in_ch) or (out_ch is not None and c.out_channels != out_ch):
-        return f"{name} maps {c.in_channels} -> {c.out_channels} channels, expected {in_ch} -> {out_ch}"
-    return None
-
-
-def _branch_reason(branch, name: str) -> str | None:
-    if type(branch) is not LLRRBranch:
-        return f"{name} is a {type(branch).__name__}, not an LLRRBranch (the fast path runs the 'llrr' extractor)"
-    K = branch.theta.shape[0] if branch.theta.dim() == 1 else -1
-    if K < 1 or branch.lam3.numel() != 1 or not 0 <= branch.n <= K:
-        return (f"{name} has thresholds of shape {tuple(branch.theta.shape)} and lam3 of shape "
-                f"{tuple(branch.lam3.shape)}")
-    reason = _conv_reason(branch.c0, f"{name}.c0", 1, K)
-    for t, block in enumerate(branch.blocks):
-        if reason is not None:
-            break
-        if type(block) is not LLRRBlock:
-            return f"{name}.blocks.{t} is a {type(block).__name__}, not an LLRRBlock"
-        reason = (_conv_reason(block.c1, f"{name}.blocks.{t}.c1", K, 1)
-                  or _conv_reason(block.c2, f"{name}.blocks.{t}.c2", 1, K))
-    return reason
-
-
-def _common_reason(module: nn.Module) -> str | None:
-    for pname, p in module.named_parameters():
-        if p.device.type != "cpu":
-            return f"parameter {pname} is on {p.device}; the fast path runs on the CPU"
-        if p.dtype != torch.float32:
-            return f"parameter {pname} is {p.dtype}; the fast path computes in float32"
-    for mname, m in module.named_modules():
-        if m._forward_hooks or m._forward_pre_hooks:
-            return f"module {mname or type(module).__name__} has forward hooks, which the fast path would not call"
-    return None
-
-
-def structure_reason(model, path: str = "the fast path") -> str | None:
-    """Why ``model`` is not the LRRNet structure the streaming kernels compute (shared by :mod:`unrolled.fast` and
-    :mod:`unrolled.fast_train`; ``path`` names the caller in the sentence), or None."""
-    if type(model) is not LRRNet:
-        return f"model is a {type(model).__name__}, not an LRRNet"
-    c = model.config
-    if c.extractor != "llrr" or c.kernel_size != 3 or c.channels != 1:
-        return (f"{path} runs extractor='llrr', kernel_size=3, channels=1; the model has "
-                f"extractor={c.extractor!r}, kernel_size={c.kernel_size}, channels={c.channels}")
-    reason = _branch_reason(model.ir, "ir") or _branch_reason(model.vi, "vi")
-    if reason is not None:
-        return reason
-    if model.ir.theta.shape != model.vi.theta.shape or model.ir.n != model.vi.n:
-        return "the two branches have different numbers of coefficient maps"
-    if len(model.ir.blocks) != len(model.vi.blocks):
-        return "the two branches have different numbers of blocks"
-    d, n, K = model.decoder, model.ir.n, model.ir.theta.shape[0]
-    if type(d) is not Decoder or d.fusion not in ("cat", "add"):
-        return "the decoder is not the standard Decoder with 'cat' or 'add' fusion"
-    width = 2 if d.fusion == "cat" else 1
-    for part, ch in (("ir_low", n), ("ir_sparse", K - n), ("vi_low", n), ("vi_sparse", K - n),
-                     ("fuse_low", width), ("fuse_sparse", width)):
-        reason = _conv_reason(getattr(d, part), f"decoder.{part}", ch, 1)
-        if reason is not None:
-            return reason
-    return None
-
-
 def fast_unsupported_reason(model) -> str | None:
     """Why :func:`fast_forward` cannot run ``model`` (a sentence), or None when it can."""
-    return structure_reason(model) or _common_reason(model)
+    return unsupported_reason(model, "the fast path", (torch.float32,))
 
 
 def fast_supported(model) -> bool:
     """Whether :func:`fast_forward` computes ``model(ir, vi)`` (within float32 rounding) for this model.
 
-    True for an :class:`~unrolled.lrrnet.LRRNet` with the "llrr" extractor, 3 x 3 kernels, one channel, "cat" or
+    True for an :class:`~unrolled.nets.lrrnet.LRRNet` with the "llrr" extractor, 3 x 3 kernels, one channel, "cat" or
     "add" fusion (any n and number of blocks), float32 parameters on the CPU and no forward hooks. The training flag
     does not matter (LRRNet has no layer that behaves differently in training); the fast path builds no autograd
     graph, so callers that need gradients use the modules. :func:`fast_unsupported_reason` says why not.
@@ -344,7 +272,7 @@ def fast_forward(model: LRRNet, ir, vi, *, strip: int | None = None, threads: in
 
 def fast_branch(branch: LLRRBranch, x, *, strip: int | None = None,
                 threads: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``branch(x)``: the low-rank and sparse coefficient maps of an :class:`~unrolled.lrrnet.LLRRBranch`.
+    """``branch(x)``: the low-rank and sparse coefficient maps of an :class:`~unrolled.nets.lrrnet.LLRRBranch`.
 
     Parameters
     ----------
@@ -369,7 +297,7 @@ def fast_branch(branch: LLRRBranch, x, *, strip: int | None = None,
     >>> low.shape, bool(torch.allclose(low, ref_low, atol=1e-5)), bool(torch.allclose(sparse, ref_sparse, atol=1e-5))
     (torch.Size([2, 8, 19, 24]), True, True)
     """
-    reason = _branch_reason(branch, "branch") or _common_reason(branch)
+    reason = branch_reason(branch, "branch") or runtime_reason(branch, "the fast path", (torch.float32,))
     if reason is not None:
         raise ValueError(f"the fast path does not support this branch: {reason}")
     strip, threads = _check_count("strip", strip), _check_count("threads", threads)

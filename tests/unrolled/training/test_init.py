@@ -7,18 +7,18 @@ import torch
 
 from solvers import ConvProblem, conv_algorithm1, extract_patches
 from solvers.dictionary import dct_atoms
-from unrolled.fast import fast_forward, fast_supported
-from unrolled.fast_train import fast_train_forward, fast_train_supported
-from unrolled.init import (
+from unrolled.fast.infer import fast_forward, fast_supported
+from unrolled.fast.train import fast_train_forward, fast_train_supported
+from unrolled.nets.lrrnet import LRRNetConfig
+from unrolled.training.init import (
     lrrnet_from_problems,
     lrrnet_from_training_data,
     problems_from_training_data,
     sample_patches,
     set_decoder_mix,
 )
-from unrolled.lrrnet import LRRNetConfig
 
-from ._training import grads_and_steps
+from .._training import grads_and_steps
 
 # float64 network vs float64 solver, T <= 4 steps of sums of <= 25 x 20 products: 1e-16 x depth ~100 -> 1e-14;
 # 1e-10 is loose (values scaled to max|Z| >= 1 before comparing, as in test_unrolled_equals_solvers)
@@ -111,7 +111,7 @@ def test_bad_decoder_weights_are_refused():
         lrrnet_from_problems(p, low=(0.5, -1.0))
     with pytest.raises(ValueError, match="with fusion='add' the decoder sums the two sources"):
         lrrnet_from_problems(p, fusion="add", low=(0.2, 0.8))
-    from unrolled.lrrnet import LRRNet
+    from unrolled.nets.lrrnet import LRRNet
 
     with pytest.raises(ValueError, match="grey networks .* got channels=3"):
         set_decoder_mix(LRRNet(n=4, channels=3), (0.5, 0.5), (0.5, 0.5))

@@ -41,7 +41,7 @@ def test_the_builder_lives_with_the_weights_and_the_old_name_warns():
 
     assert unrolled.lrrnet is unrolled.weights.lrrnet
     with pytest.warns(DeprecationWarning, match="moved to unrolled.weights.lrrnet"):
-        from unrolled.lrrnet import lrrnet as old
+        from unrolled.nets.lrrnet import lrrnet as old
     assert old is unrolled.weights.lrrnet
     with pytest.raises(ImportError, match="cannot import name 'nothing'"):
-        from unrolled.lrrnet import nothing  # noqa: F401
+        from unrolled.nets.lrrnet import nothing  # noqa: F401

@@ -1,13 +1,14 @@
-"""Training LRRNet with the detail-to-semantic loss: :func:`train` runs a :class:`~unrolled.train_config.TrainConfig`.
+"""Training LRRNet with the detail-to-semantic loss: :func:`train` runs a
+:class:`~unrolled.training.config.TrainConfig`.
 
-One step: a batch of random crops (:class:`~unrolled.data.CropSampler`), the network on the min-max normalised
-inputs (the fast path of :mod:`unrolled.fast_train` where it supports the model, else eager torch), the loss of
-Eq. 10-14 (:class:`~unrolled.losses.FusionLoss`) against the raw [0, 255] crops, one Adam step.
+One step: a batch of random crops (:class:`~unrolled.training.data.CropSampler`), the network on the min-max normalised
+inputs (the fast path of :mod:`unrolled.fast.train` where it supports the model, else eager torch), the loss of
+Eq. 10-14 (:class:`~unrolled.training.losses.FusionLoss`) against the raw [0, 255] crops, one Adam step.
 
 A run writes into ``config.out_dir``:
 
 ``log.csv``
-    one row per step: every weighted loss term, the total and the step's wall time (:mod:`unrolled.train_log`);
+    one row per step: every weighted loss term, the total and the step's wall time (:mod:`unrolled.training.log`);
 ``losses.png``
     the curves of Fig. 10, redrawn at every checkpoint and at the end;
 ``checkpoint.pt``
@@ -19,7 +20,8 @@ A run writes into ``config.out_dir``:
     at the end: the LRRNet's own float32 state_dict (load it with ``LRRNet(config).load_state_dict``) and a sidecar
     with its sha256, the architecture, the training config, the data and the final losses;
 ``val.csv``, ``best.pt`` + ``best.json``
-    with a validation split (``config.val_fraction``, :mod:`unrolled.validation`): before the first step and every
+    with a validation split (``config.val_fraction``, :mod:`unrolled.training.validation`): before the first step and
+    every
     ``val_every`` steps (so a run extended with ``--resume`` validates at the steps an uninterrupted one does), the
     validation scores (rewritten atomically each time), and the weights of the step with the best ``val_metric`` so
     far (their sidecar adds that step and its scores). ``val_patience`` stops a run early; ``lrrnet.pt`` then holds
@@ -43,12 +45,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
-from ._threads import set_threads
+from .._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
+from .._threads import set_threads
+from ..nets.lrrnet import LRRNet
+from .config import TrainConfig
 from .data import CropSampler, PairDataset
-from .lrrnet import LRRNet
-from .train_config import TrainConfig
-from .train_log import TERMS, TrainLog, finite_row, plot_losses, write_rows
+from .log import TERMS, TrainLog, finite_row, plot_losses, write_rows
 from .validation import LossValidator, Selection, combine_validators, split_pairs
 
 __all__ = ["train", "initial_model", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG",
@@ -98,7 +100,7 @@ def _forward(model: LRRNet, use_fast: bool):
     """The training forward ``f(model, ir01, vi01)``, whether it is the fast path, and why not if not."""
     if not use_fast:
         return _eager_forward, False, "fast = false in the config"
-    from .fast_train import fast_train_forward, fast_train_unsupported_reason
+    from ..fast.train import fast_train_forward, fast_train_unsupported_reason
 
     reason = fast_train_unsupported_reason(model)
     if reason is not None:
@@ -215,7 +217,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         ``callback(step, row)`` after each step (``row``: the log row, a dict), e.g. to watch a run.
     validators : sequence of callable
         With a validation split, ``factory(val_dataset)`` for each, returning a validator (a callable ``v(model) ->
-        dict`` of scores with a ``higher_is_better`` dict, :mod:`unrolled.validation`) whose scores join the
+        dict`` of scores with a ``higher_is_better`` dict, :mod:`unrolled.training.validation`) whose scores join the
         validation loss; :func:`llrr.training.train` passes the fusion metrics this way.
 
     Returns

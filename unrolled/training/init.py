@@ -1,7 +1,7 @@
 r"""LRRNet initialised from Algorithm 1: before any training the network IS the optimisation it unrolls.
 
 **From problems** (:func:`lrrnet_from_problems`). Each branch is :meth:`LLRRBranch.from_problem
-<unrolled.lrrnet.LLRRBranch.from_problem>` of its source's :class:`~solvers.ConvProblem`, i.e. T iterations of the
+<unrolled.nets.lrrnet.LLRRBranch.from_problem>` of its source's :class:`~solvers.ConvProblem`, i.e. T iterations of the
 convolutional Algorithm 1 (Eq. 7-8, reflect boundary, :func:`solvers.conv_algorithm1`):
 
 .. math:: Z_0 = h_\theta(\mu D^T x), \qquad
@@ -35,8 +35,8 @@ from threadpoolctl import threadpool_limits
 from solvers import ConvProblem, patch_dictionary_to_filters
 from solvers._validation import check_array, check_int, check_scalar
 
-from .blocks import PaddedConv
-from .lrrnet import FUSIONS, LLRRBranch, LRRNet, LRRNetConfig
+from ..nets.blocks import PaddedConv
+from ..nets.lrrnet import FUSIONS, LLRRBranch, LRRNet, LRRNetConfig
 
 __all__ = ["check_mix", "lrrnet_from_problems", "lrrnet_from_training_data", "problems_from_training_data",
            "sample_patches", "set_decoder_mix"]

@@ -1,4 +1,4 @@
-"""numba kernels of the fast LRRNet path (:mod:`unrolled.fast`): one LLRR branch streamed over image rows.
+"""numba kernels of the fast LRRNet path (:mod:`unrolled.fast.infer`): one LLRR branch streamed over image rows.
 
 A branch (Z_0 = h(C0 * X), then T blocks ``Z = h(lam3 Z + C2 * (X - C1 * Z))``) is evaluated on a vertical strip of
 the image, row by row, as a wavefront: at step ``i`` stage 0 computes row ``i`` of Z_0, block ``t`` turns row
@@ -13,9 +13,9 @@ only needs single-channel data from its neighbours:
 So only ``2T + 2`` rows of the K-channel maps are alive at any time (a ring buffer), nothing is padded or copied
 (reflection is an index table) and the whole pass is float32. Columns of a strip beyond the image border reflect
 as ``nn.ReflectionPad2d`` does; at a strip's inner edges indices are clamped, which is wrong there but only within
-``2T + 2`` columns of the edge, so strips carry that much overlap (``unrolled.fast`` chooses them).
+``2T + 2`` columns of the edge, so strips carry that much overlap (``unrolled.fast.infer`` chooses them).
 
-The kernels are serial and release the GIL: :mod:`unrolled.fast` runs the (branch, strip) tasks on Python threads,
+The kernels are serial and release the GIL: :mod:`unrolled.fast.infer` runs the (branch, strip) tasks on Python threads,
 which schedules them dynamically, needs no numba threading layer and halves the compilation time of a first call
 compared with a ``prange`` driver (about 6 s instead of 18 s; compiled kernels are cached on disk).
 """

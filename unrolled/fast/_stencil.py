@@ -1,5 +1,5 @@
-"""numba primitives shared by the fast inference kernels (:mod:`unrolled._fast_kernels`) and the fast training
-kernels (:mod:`unrolled._train_kernels`): reflection at the borders, the soft threshold, and the three shapes a 3x3
+"""numba primitives shared by the fast inference kernels (:mod:`unrolled.fast._infer_kernels`) and the fast training
+kernels (:mod:`unrolled.fast._train_kernels`): reflection at the borders, the soft threshold, and the three shapes a 3x3
 single-output / many-channel convolution takes when it is computed per pixel.
 
 Conventions: a pixel's channels are contiguous (``z[c]``); a 3x3 kernel on K channels is stored as (9, K), taps

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unrolled import losses as losses_module
-from unrolled.losses import (
+from unrolled.training import losses as losses_module
+from unrolled.training.losses import (
     CONVENTIONS,
     FusionLoss,
     VGGFeatures,
@@ -22,7 +22,7 @@ from unrolled.losses import (
     vgg16_features,
 )
 
-from ..conftest import shared_path
+from ...conftest import shared_path
 
 # Tolerances: the tests compute in float64 (D). A term computed two ways (the module and a hand computation) differs
 # by the rounding of its sums, <= 1.1e-16 x (number of terms, <= 1e4) -> rtol 1e-12 for the closed forms, 1e-10 or

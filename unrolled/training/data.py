@@ -34,12 +34,12 @@ import torch
 
 from solvers._files import IMAGE_SUFFIXES, images_by_stem
 
+from ..inference import minmax01
+
 __all__ = ["ImagePair", "Batch", "find_pairs", "read_grey", "PairDataset", "CropSampler", "minmax01", "resize_bilinear",
            "IMAGE_SUFFIXES", "SAMPLINGS"]
 
 SAMPLINGS = ("crop", "resize", "scale")
-MINMAX_EPS = 1e-5
-"""The authors' eps of every min-max scaling: inputs, the fused output, the loss's I_f (one constant)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Batch:
     ``ir01``/``vi01`` are the network inputs (per-crop min-max to [0, 1]); ``ir255``/``vi255`` the raw crops on
     [0, 255] (the loss targets). ``keys``: with ``sampling="resize"``, one ``(pair index, flip_v, flip_h)`` per
     sample, which determines it (equal keys of one sampler: equal samples), so that what depends on the sample
-    alone can be cached (:mod:`unrolled.feature_cache`); None for random windows ("crop", "scale").
+    alone can be cached (:mod:`unrolled.training.feature_cache`); None for random windows ("crop", "scale").
     """
 
     ir01: torch.Tensor
@@ -201,19 +201,6 @@ class PairDataset:
         out.pairs = [self.pairs[i] for i in indices]
         out.images = [self.images[i] for i in indices]
         return out
-
-
-def minmax01(x: np.ndarray, eps: float = MINMAX_EPS) -> np.ndarray:
-    """``(x - min) / (max - min + eps)`` per image of a (B, C, H, W) array, in its dtype.
-
-    Examples
-    --------
-    >>> minmax01(np.array([[[[10.0, 20.0, 30.0]]]], dtype=np.float32)).round(5)
-    array([[[[0. , 0.5, 1. ]]]], dtype=float32)
-    """
-    lo = x.min(axis=(1, 2, 3), keepdims=True)
-    hi = x.max(axis=(1, 2, 3), keepdims=True)
-    return (x - lo) / (hi - lo + x.dtype.type(eps))
 
 
 def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
