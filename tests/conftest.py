@@ -13,6 +13,17 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / "llrr" / "data"
 
 
+class Spy:
+    """Counts the calls of a real function and returns what it returns (a spy, not a stand-in)."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the calling test with the reason."""
     p = SHARED.joinpath(*parts)

@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import torch
 
-from .fast.infer import fast_forward, fast_unsupported_reason
+from .fast.infer import fast_unsupported_reason, forward_validated
 from .nets.lrrnet import LRRNet
 
-__all__ = ["fuse_images", "minmax01", "NORMALIZATIONS", "MINMAX_EPS"]
+__all__ = ["fuse_images", "fuse_validated", "minmax01", "NORMALIZATIONS", "MINMAX_EPS"]
 
 NORMALIZATIONS = ("official", "minmax", "none")
 MINMAX_EPS = 1e-5
@@ -124,13 +124,39 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
         raise ValueError(f"fast must be True, False or None, got {fast!r}")
     tile = None if tile is None else int(tile)
     ir, vi = _check_pair(ir, vi, radius)
+    if normalization == "none" and max(np.abs(ir).max(), np.abs(vi).max()) >= np.finfo(np.float32).max:
+        raise ValueError("with normalization='none' the inputs go in as given, and these exceed the float32 range")
+    if fast:
+        reason = fast_unsupported_reason(model)
+        if reason is not None:
+            raise ValueError(f"the fast path does not support this model: {reason}")
+    return _fuse(model, ir, vi, normalization, tile, overlap, fast)
+
+
+def fuse_validated(model: LRRNet, ir: np.ndarray, vi: np.ndarray, *, tile: int | None = None) -> np.ndarray:
+    """:func:`fuse_images` with ``normalization="minmax"`` for a caller that has validated the images already.
+
+    ``ir`` and ``vi`` must be finite float64 arrays of one shape (H, W); that is what :func:`llrr.fuse` hands its
+    methods, so each image is checked once, at llrr's public boundary. Only what depends on the model is checked
+    here: the images must cover its receptive field. ``tile`` as in :func:`fuse_images` (a positive int or None).
+    """
+    radius = model.config.receptive_radius
+    if min(ir.shape) < 2 * radius + 1:
+        raise ValueError(f"images of shape {ir.shape} are too small for this network: its receptive field is "
+                         f"{2 * radius + 1} x {2 * radius + 1} pixels; give images at least that large")
+    return _fuse(model, ir, vi, "minmax", tile, radius, None)
+
+
+def _fuse(model: LRRNet, ir: np.ndarray, vi: np.ndarray, normalization: str, tile: int | None, overlap: int,
+          fast: bool | None) -> np.ndarray:
+    """:func:`fuse_images` after its checks: float64 (H, W) images of one shape."""
+    radius = model.config.receptive_radius
     if normalization != "none":
         ir, vi = _minmax(ir), _minmax(vi)
     if fast is None:
         fast = overlap >= radius and fast_unsupported_reason(model) is None
     if fast:
-        out = fast_forward(model, ir, vi).astype(np.float64)  # raises with the reason if unsupported
-        return _scale_output(out, normalization)
+        return _scale_output(forward_validated(model, ir, vi).astype(np.float64), normalization)
     param = next(model.parameters())
     t_ir = torch.from_numpy(ir).to(device=param.device, dtype=param.dtype)[None, None]
     t_vi = torch.from_numpy(vi).to(device=param.device, dtype=param.dtype)[None, None]

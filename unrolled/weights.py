@@ -12,8 +12,10 @@ renames them to this package's modules; nothing is copied from the authors' code
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -21,8 +23,8 @@ import torch
 from ._atomic import safe_torch_load, sha256_file
 from .nets.lrrnet import LRRNet, LRRNetConfig
 
-__all__ = ["lrrnet", "official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256", "WeightsEntry", "WEIGHTS",
-           "list_weights", "resolve_weights", "sha256_of"]
+__all__ = ["lrrnet", "cached_model", "official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256",
+           "WeightsEntry", "WEIGHTS", "list_weights", "resolve_weights", "sha256_of"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights_data"
 
@@ -68,16 +70,30 @@ def sha256_of(path) -> str:
     return sha256_file(path)
 
 
+_VERIFIED: dict[tuple[Path, str], tuple[int, int]] = {}
+"""(shipped file, registry sha256) pairs that matched, with the (mtime_ns, size) the file had then."""
+
+
+def _state(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
 def resolve_weights(weights) -> Path:
-    """The file for ``weights``: a registry name (its sha256 checked) or an existing checkpoint path."""
+    """The file for ``weights``: a registry name (its sha256 checked once per process and state of the file: path,
+    modification time, size) or an existing checkpoint path."""
     if isinstance(weights, str) and weights in WEIGHTS:
         entry = WEIGHTS[weights]
-        if not entry.path.is_file():
-            raise FileNotFoundError(f"weights {weights!r}: shipped file {entry.path} is missing (broken install?)")
-        digest = sha256_of(entry.path)
-        if digest != entry.sha256:
-            raise ValueError(f"weights {weights!r}: {entry.path} has sha256 {digest}, the registry says {entry.sha256}")
-        return entry.path
+        path = entry.path
+        if not path.is_file():
+            raise FileNotFoundError(f"weights {weights!r}: shipped file {path} is missing (broken install?)")
+        state = _state(path)
+        if _VERIFIED.get((path, entry.sha256)) != state:
+            digest = sha256_of(path)
+            if digest != entry.sha256:
+                raise ValueError(f"weights {weights!r}: {path} has sha256 {digest}, the registry says {entry.sha256}")
+            _VERIFIED[(path, entry.sha256)] = state
+        return path
     path = Path(weights)
     if path.is_file():
         return path
@@ -86,6 +102,24 @@ def resolve_weights(weights) -> Path:
         shipped = f"shipped weights: {names}" if names else "no weights are shipped yet (the training issue adds them)"
         raise ValueError(f"unknown weights name {weights!r}; {shipped}; or pass the path of a checkpoint file")
     raise FileNotFoundError(f"checkpoint not found: {path}")
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int, size: int) -> LRRNet:
+    return load_official_checkpoint(path)
+
+
+def cached_model(weights) -> LRRNet:
+    """The LRRNet of ``weights`` (as :func:`lrrnet`), loaded once per process and state of its file (path,
+    modification time, size; a rewritten file is read again), in eval mode.
+
+    The model is shared by every caller: use it, do not change it (:func:`lrrnet` gives a model of one's own). It is
+    what :func:`llrr.fuse` and ``llrr fuse`` use, so that fusing a folder resolves, hashes and loads the weights
+    once.
+    """
+    path = resolve_weights(weights)
+    return _load(str(path.resolve()), *_state(path))
+
 
 # sha256 of the released file (../shared/weights/README.md); tests check the shared copy against it.
 OFFICIAL_SHA256 = "1de9dd8dee9b650ce69c74ea53e3b9a6b749222f1059a689aabf28f68ee63e29"
@@ -184,7 +218,7 @@ def lrrnet(weights=None, **config) -> LRRNet:
     the path of a checkpoint (the authors' released file, or a state_dict of this package), loaded strictly."""
     if weights is None:
         return LRRNet(**config)
-    model = load_official_checkpoint(resolve_weights(weights))
+    model = copy.deepcopy(cached_model(weights))
     if config and LRRNetConfig(**config) != model.config:
         raise ValueError(f"the checkpoint is the architecture {model.config}, not {LRRNetConfig(**config)}")
     return model

@@ -1,15 +1,13 @@
 """The "lrrnet" fusion method: LRRNet (Fig. 3) through :func:`unrolled.fuse_images` (fast path, tiles if asked).
 
 ``weights`` is a name of the weights registry (:func:`unrolled.weights.list_weights`; ``"default"`` = the project's
-own trained weights, once shipped) or the path of a checkpoint: the authors' released file
-(``lrrnet_official_tno_block4.model``) or a state_dict written by ``llrr train``. Loaded models are kept for the
-process, so fusing a folder loads them once.
+own trained weights) or the path of a checkpoint: the authors' released file (``lrrnet_official_tno_block4.model``)
+or a state_dict written by ``llrr train``. The model comes from the one cache of :func:`unrolled.weights.cached_model`
+(resolved, hashed and loaded once per process and file state), and the images, which :func:`llrr.fuse` has
+validated and converted to float64 on [0, 1], go to :func:`unrolled.inference.fuse_validated` unchecked.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -19,19 +17,11 @@ MIN_SIZE = 23
 """The default network's receptive field: smaller images are refused (see :func:`unrolled.fuse_images`)."""
 
 
-@lru_cache(maxsize=4)
-def _load(key: str, mtime: float):
-    from unrolled import lrrnet
-
-    return lrrnet(weights=key).eval()
-
-
 def load_model(weights="default"):
-    """The LRRNet for ``weights`` (registry name or checkpoint path), cached per file and modification time."""
-    from unrolled.weights import resolve_weights
+    """The shared, cached LRRNet for ``weights`` (:func:`unrolled.weights.cached_model`)."""
+    from unrolled.weights import cached_model
 
-    path = resolve_weights(weights)
-    return _load(str(path), Path(path).stat().st_mtime)
+    return cached_model(weights)
 
 
 def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int | None = None,
@@ -52,7 +42,6 @@ def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int 
     min-max scaled) without their truncation to 8 bits, so that :func:`llrr.fuse` rounds once, to the visible
     input's type (``normalization="minmax"`` of :func:`unrolled.fuse_images`).
     """
-    from unrolled import fuse_images
+    from unrolled.inference import fuse_validated
 
-    model = load_model(weights)
-    return fuse_images(model, ir, vi, normalization="minmax", tile=tile)
+    return fuse_validated(load_model(weights), ir, vi, tile=tile)

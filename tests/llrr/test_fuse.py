@@ -12,7 +12,7 @@ from llrr.io import demo_pair
 from llrr.methods import METHODS
 from unrolled import LRRNet
 
-from ..conftest import SHARED, shared_path
+from ..conftest import SHARED, Spy, shared_path
 
 FAST = {"llrr-classical": {"iterations": 20, "dictionary": "dct"}}
 
@@ -252,3 +252,27 @@ def test_cli_float_tiff_in_float_tiff_out(tmp_path):
     assert got.dtype == np.float32
     # float32 input -> float64 mean -> float32 file: float32 rounding (eps 6e-8) of values in [0, 1]
     np.testing.assert_allclose(got, (ir.astype(np.float32) + vi.astype(np.float32)) / 2, rtol=0, atol=1e-7)
+
+
+def test_fuse_walks_down_once_validating_each_image_once_and_reusing_the_weights(monkeypatch):
+    import unrolled.fast.infer as fast_infer
+    import unrolled.inference as inference
+    import unrolled.weights as weights
+    from unrolled import fuse_images
+
+    checks, converts = Spy(inference._check_pair), Spy(fast_infer._as_images)
+    hashes, loads = Spy(weights.sha256_of), Spy(weights.load_official_checkpoint)
+    for module, name, spy in ((inference, "_check_pair", checks), (fast_infer, "_as_images", converts),
+                              (weights, "sha256_of", hashes), (weights, "load_official_checkpoint", loads)):
+        monkeypatch.setattr(module, name, spy)
+    ir_path, vi_path = demo_pair()
+    outs = [llrr.fuse(ir_path, vi_path) for _ in range(3)]  # from the files, as `llrr fuse` does
+    ir, vi = read_image(ir_path), read_image(vi_path)
+    # llrr.fuse validated the images; unrolled checks only what depends on the model (no second pass over them)
+    assert checks.calls == 0 and converts.calls == 0
+    assert hashes.calls <= 1 and loads.calls <= 1  # once per process (0 if an earlier test did it)
+    model = weights.cached_model("default")
+    ref = fuse_images(model, ir / 255.0, vi / 255.0, normalization="minmax")  # the public path, checked
+    assert checks.calls == 1
+    for out in outs:
+        np.testing.assert_array_equal(out, np.round(ref * 255.0).astype(np.uint8))

@@ -9,6 +9,8 @@ import pytest
 from unrolled import LRRNet, LRRNetConfig, fuse_images, lrrnet
 from unrolled.weights import WEIGHTS, WEIGHTS_DIR, list_weights, resolve_weights, sha256_of
 
+from ..conftest import Spy
+
 
 def test_default_weights_are_shipped_and_load_strictly():
     assert "default" in list_weights()
@@ -45,3 +47,52 @@ def test_the_builder_lives_with_the_weights_and_the_old_name_warns():
     assert old is unrolled.weights.lrrnet
     with pytest.raises(ImportError, match="cannot import name 'nothing'"):
         from unrolled.nets.lrrnet import nothing  # noqa: F401
+
+
+def test_shipped_weights_are_hashed_and_loaded_once_per_state_of_their_file(monkeypatch, tmp_path):
+    import os
+    import shutil
+
+    import unrolled.weights as w
+
+    for name in ("lrrnet_default.pt", "lrrnet_default.json"):
+        shutil.copy(WEIGHTS_DIR / name, tmp_path / name)
+    monkeypatch.setattr(w, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(w, "_VERIFIED", {})
+    w._load.cache_clear()
+    hashes, loads = Spy(w.sha256_of), Spy(w.load_official_checkpoint)
+    monkeypatch.setattr(w, "sha256_of", hashes)
+    monkeypatch.setattr(w, "load_official_checkpoint", loads)
+    first = w.cached_model("default")
+    assert all(w.cached_model("default") is first for _ in range(3))
+    own = lrrnet(weights="default")  # a copy of one's own, from the same cache
+    assert own is not first and all(a.equal(b) for a, b in zip(own.state_dict().values(),
+                                                                first.state_dict().values(), strict=True))
+    assert (hashes.calls, loads.calls) == (1, 1)
+    path = tmp_path / "lrrnet_default.pt"
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the same bytes, a new state: checked again
+    assert w.cached_model("default") is not first
+    assert (hashes.calls, loads.calls) == (2, 2)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))  # changed bytes: refused, whatever was cached
+    with pytest.raises(ValueError, match="sha256"):
+        w.cached_model("default")
+    w._load.cache_clear()
+
+
+def test_a_checkpoint_path_is_read_again_when_its_file_changes(tmp_path):
+    import torch
+
+    from unrolled.weights import cached_model
+
+    path = tmp_path / "net.pt"
+    torch.manual_seed(0)
+    torch.save(LRRNet(n=4, blocks=1).state_dict(), path)
+    a = cached_model(path)
+    assert cached_model(path) is a
+    torch.manual_seed(1)
+    torch.save(LRRNet(n=4, blocks=1).state_dict(), path)
+    b = cached_model(path)
+    assert b is not a and not b.ir.c0.conv.weight.equal(a.ir.c0.conv.weight)
