@@ -11,10 +11,11 @@ selection rule picks one step from ``val.csv`` alone (:func:`select_step`):
   them, also each source's VIF term ``VIF_ir`` and ``VIF_vi``: the paper's VIF averages the two, so an output that
   copies the visible image can beat the released checkpoint on all five without fusing), ties broken by VIF.
 
-The starting point of ``init = "algorithm1"`` runs can be chosen the same way (:func:`mix_sweep`,
+The starting point of ``init = "algorithm1"`` runs can be chosen the same way (:mod:`llrr.study_start`:
 ``python -m llrr.study --mix-sweep CONFIG --shares 0.5 0.6 ... --out FILE.csv``): the network initialised as
 Algorithm 1 on the config's training split, its decoder weighing the visible parts by each share ``s`` and the
-infrared parts by ``1 - s``, scored on the validation split; the rule ``goal`` picks the share.
+infrared parts by ``1 - s``, scored on the validation split; the rule ``goal`` picks the share. ``--mixes`` scores
+any weights of the base and salient parts the same way.
 
 Only then is the chosen checkpoint scored on the test sets, tno21 (grey) and vifb (colour visible images, fused on
 their luminance as ``llrr fuse`` does, scored on the luminance), paper profile. Nothing on a test set feeds back into
@@ -31,8 +32,10 @@ from tqdm.auto import tqdm
 
 from solvers._files import SHARED
 
-__all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_sweep", "per_source_vif", "reference_validation", "score_folder",
-           "select_step", "ship", "study"]
+from .study_start import mix_grid, mix_sweep, per_source_vif
+
+__all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_grid", "mix_sweep", "per_source_vif", "reference_validation",
+           "score_folder", "select_step", "ship", "study"]
 
 REPO = Path(__file__).resolve().parents[1]
 OFFICIAL = SHARED / "weights" / "lrrnet_official_tno_block4.model"
@@ -93,7 +96,6 @@ def _pairs(folder: Path) -> list[tuple[str, Path, Path]]:
 
 def score_folder(weights, folder: Path, *, progress: bool = True) -> dict[str, dict[str, float]]:
     """Per-pair paper-profile scores of ``llrr.fuse(ir, vi, method="lrrnet", weights=weights)`` on a test folder."""
-    from tqdm.auto import tqdm
 
     from .fuse import fuse
     from .io import read_image
@@ -154,55 +156,6 @@ def study(configs: list[Path], rule: str, *, progress: bool = True) -> dict:
     return {"rule": rule, "runs": runs, "released": {"validation": reference, "tests": released}}
 
 
-def mix_sweep(config, shares, *, reference: dict[str, float] | None = None, progress: bool = True) -> list[dict]:
-    """Validation scores of the Algorithm-1 initialisation of ``config`` for each visible share of the decoder.
-
-    Parameters
-    ----------
-    config : TrainConfig
-        With ``init = "algorithm1"`` and a validation split; the network is built as ``llrr train`` builds it (on the
-        training split, seeded by ``config.seed``) once, then only its decoder weights change.
-    shares : sequence of float in (0, 1]
-        Visible weight ``s`` of both the base and the salient parts (infrared: ``1 - s``).
-    reference : dict, optional
-        Scores the goal criteria compare with; default the released checkpoint's on the same validation pairs
-        (:func:`reference_validation`).
-
-    Returns
-    -------
-    list of dict
-        One row per share: ``share``, the paper-profile means, ``criteria`` (goal criteria met against the released
-        checkpoint on the same pairs), and ``chosen`` (1 for the share the rule ``goal`` picks, ties to the lower
-        share).
-    """
-    from unrolled.training.data import PairDataset
-    from unrolled.training.init import set_decoder_mix
-    from unrolled.training.loop import initial_model
-    from unrolled.training.validation import split_pairs
-
-    from .training import MetricValidator
-
-    if config.init != "algorithm1" or config.val_fraction == 0:
-        raise ValueError("mix_sweep needs a config with init = 'algorithm1' and val_fraction > 0")
-    shares = [float(s) for s in shares]
-    if not shares or any(not 0.0 < s <= 1.0 for s in shares):
-        raise ValueError(f"shares must be numbers in (0, 1], got {shares}")
-    full = PairDataset(config.data, min_size=config.crop, progress=progress)
-    train_idx, val_idx = split_pairs(full.names(), config.val_fraction)
-    validator = MetricValidator(full.subset(val_idx).images, profile="paper", per_source=True)
-    reference = reference_validation(config) if reference is None else reference
-    net = initial_model(config, full.subset(train_idx)).eval()
-    rows = []
-    for s in tqdm(sorted(shares), desc="mix sweep", disable=not progress):
-        set_decoder_mix(net, (1.0 - s, s), (1.0 - s, s))
-        scores = validator(net)
-        rows.append({"share": s, **scores, "criteria": sum(goal_met(scores, reference).values())})
-    best = max(rows, key=lambda r: (r["criteria"], r["VIF"], -r["share"]))
-    for r in rows:
-        r["chosen"] = int(r is best)
-    return rows
-
-
 def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, float] | None = None) -> Path:
     """Write a run's validated checkpoint ``step`` as shipped weights: ``dest`` (float32 state dict) and its sidecar
     ``dest.with_suffix(".json")`` (config, data, steps, validation scores, the released checkpoint's on the same pairs,
@@ -258,68 +211,6 @@ def _validation_names(config) -> list[str]:
     return [names[i] for i in split_pairs(names, config.val_fraction)[1]]
 
 
-def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progress: bool = True) -> list[dict]:
-    """Per-source VIF of each model on ``config``'s validation pairs, and optionally a figure of some of them.
-
-    The paper profile's VIF averages ``vifvec(IR, F)`` and ``vifvec(VI, F)``, so an output that copies one source can
-    score well; the two terms separately show what each source contributes.
-
-    Parameters
-    ----------
-    config : TrainConfig
-        Gives the validation split (never a test set).
-    models : dict of label -> weights
-        Registry names or checkpoint paths (the released checkpoint's file included).
-    figure : path, optional
-        PNG: rows = ``shown`` validation pairs (evenly spaced in the split), columns = IR, VI, each model's output.
-    shown : int
-
-    Returns
-    -------
-    list of dict
-        One row per model: ``model``, ``VIF_ir``, ``VIF_vi`` (means over the validation pairs, Li's [0, 1] scale).
-    """
-    from unrolled import lrrnet
-    from unrolled.training.data import PairDataset
-    from unrolled.training.validation import split_pairs
-
-    from .metrics.vif import vifvec
-    from .training import MetricValidator
-
-    data = PairDataset(config.data, min_size=config.crop, progress=False)
-    val = data.subset(split_pairs(data.names(), config.val_fraction)[1])
-    validator = MetricValidator(val.images, profile="paper")
-    show = set(np.linspace(0, len(val.images) - 1, shown).round().astype(int).tolist()) if figure else set()
-    rows, images = [], {}
-    for label, weights in tqdm(models.items(), desc="per-source VIF", disable=not progress):
-        net = lrrnet(weights=weights)
-        terms = []
-        for i, (ir, vi) in enumerate(validator.pairs):
-            fused = validator.fuse(net, ir, vi)
-            terms.append((vifvec(ir, fused, scale=1.0), vifvec(vi, fused, scale=1.0)))
-            if i in show:
-                images[(i, label)] = fused
-        rows.append({"model": label, "VIF_ir": float(np.mean([t[0] for t in terms])),
-                     "VIF_vi": float(np.mean([t[1] for t in terms]))})
-    if figure:
-        from matplotlib.figure import Figure
-
-        from .io import save_figure
-
-        cols = ["infrared", "visible", *models]
-        fig = Figure(figsize=(2.6 * len(cols), 2.0 * len(show)), layout="constrained")
-        axes = fig.subplots(len(show), len(cols), squeeze=False)
-        for r, i in enumerate(sorted(show)):
-            ir, vi = validator.pairs[i]
-            for c, label in enumerate(cols):
-                img = ir if c == 0 else vi if c == 1 else images[(i, label)]
-                axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=255)
-                axes[r, c].set_title(f"{val.names()[i]}: {label}", fontsize=8)
-                axes[r, c].axis("off")
-        save_figure(fig, figure)
-    return rows
-
-
 def render(res: dict) -> str:
     """A Markdown table: each run's selected step and its paper-profile means on validation, tno21 and vifb."""
     head = ["run", "steps", "selected step"] + [f"{s} {m}" for s in ("val", "tno21", "vifb") for m in
@@ -350,6 +241,8 @@ def main(argv=None) -> None:
     ap.add_argument("--figure", type=Path, help="with --inspect: PNG of validation pairs fused by each model")
     ap.add_argument("--shares", nargs="+", type=float, default=[0.5, 0.6, 0.7, 0.8, 0.9],
                     help="visible shares for --mix-sweep (default: %(default)s)")
+    ap.add_argument("--mixes", nargs="+", metavar="LOW_IR,LOW_VI,SPARSE_IR,SPARSE_VI", help="score the Algorithm-1 "
+                    "initialisation with these decoder weights on validation (mix_grid) and write a CSV")
     ap.add_argument("--rule", default="goal", help="selection rule: goal or metric:NAME (default: %(default)s)")
     ap.add_argument("--out", type=Path, help="write the Markdown table here (default: print it)")
     args = ap.parse_args(argv)
@@ -373,6 +266,17 @@ def main(argv=None) -> None:
         models = dict(m.split("=", 1) for m in args.inspect)
         rows = per_source_vif(TrainConfig.from_toml(args.configs[0]), models, figure=args.figure)
         text = "model,VIF_ir,VIF_vi\n" + "".join(f"{r['model']},{r['VIF_ir']:.6g},{r['VIF_vi']:.6g}\n" for r in rows)
+    elif args.mixes:
+        from unrolled.training.config import TrainConfig
+
+        try:
+            mixes = [tuple(float(v) for v in m.split(",")) for m in args.mixes]
+        except ValueError:
+            ap.error(f"--mixes takes LOW_IR,LOW_VI,SPARSE_IR,SPARSE_VI numbers, got {args.mixes}")
+        if len(args.configs) != 1 or any(len(m) != 4 for m in mixes):
+            ap.error("--mixes takes one config and mixes of four numbers LOW_IR,LOW_VI,SPARSE_IR,SPARSE_VI")
+        rows = mix_grid(TrainConfig.from_toml(args.configs[0]), [(m[:2], m[2:]) for m in mixes])
+        text = "\n".join([",".join(rows[0])] + [",".join(f"{v:.6g}" for v in r.values()) for r in rows]) + "\n"
     elif args.mix_sweep:
         from unrolled.training.config import TrainConfig
 

@@ -103,6 +103,19 @@ def test_the_mix_sweep_scores_the_algorithm1_start_for_each_visible_share(tmp_pa
         mix_sweep(config, [0.0], reference=reference)
     with pytest.raises(ValueError, match="init = 'algorithm1' and val_fraction > 0"):
         mix_sweep(TrainConfig(data=(str(folder),)), [0.5], reference=reference)
+    # any weights of the base and salient parts: the same network as lrrnet_from_training_data with those weights
+    from llrr.study import main, mix_grid
+
+    mix = ((0.2, 0.3), (0.6, 0.4))
+    (row,) = mix_grid(config, [mix], reference=reference, progress=False)
+    assert (row["low_ir"], row["low_vi"], row["sparse_ir"], row["sparse_vi"]) == (0.2, 0.3, 0.6, 0.4)
+    net = lrrnet_from_training_data(*images, n_low=8, n_sparse=8, blocks=1, image_shape=(32, 32), seed=0,
+                                    low=mix[0], sparse=mix[1]).eval()
+    assert {m: row[m] for m in validator(net)} == pytest.approx(validator(net), rel=1e-12)
+    with pytest.raises(ValueError, match=r"low\[1\] must be in \[0.0, inf\), got -0.1"):
+        mix_grid(config, [((0.5, -0.1), (0.5, 0.5))], reference=reference)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "c.toml"), "--mixes", "0.5,0.5,0.5"])
 
 
 def test_ship_writes_a_validated_step_as_weights_with_its_sidecar(tmp_path):

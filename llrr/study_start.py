@@ -1,0 +1,158 @@
+"""Where an ``init = "algorithm1"`` run of the recipe study starts, and what each source contributes to a fused image:
+scores of the Algorithm-1 initialisation for decoder mixes (:func:`mix_sweep`, :func:`mix_grid`) and the per-source
+VIF of trained models (:func:`per_source_vif`), all on the validation pairs of a config (never a test set).
+``python -m llrr.study`` runs them (``--mix-sweep``, ``--mixes``, ``--inspect``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = ["MIX_KEYS", "mix_grid", "mix_sweep", "per_source_vif"]
+
+MIX_KEYS = ("low_ir", "low_vi", "sparse_ir", "sparse_vi")
+
+
+def mix_sweep(config, shares, *, reference: dict[str, float] | None = None, progress: bool = True) -> list[dict]:
+    """Validation scores of the Algorithm-1 initialisation of ``config`` for each visible share of the decoder.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        With ``init = "algorithm1"`` and a validation split; the network is built as ``llrr train`` builds it (on the
+        training split, seeded by ``config.seed``) once, then only its decoder weights change.
+    shares : sequence of float in (0, 1]
+        Visible weight ``s`` of both the base and the salient parts (infrared: ``1 - s``).
+    reference : dict, optional
+        Scores the goal criteria compare with; default the released checkpoint's on the same validation pairs
+        (:func:`reference_validation`).
+
+    Returns
+    -------
+    list of dict
+        One row per share: ``share``, the paper-profile means, ``criteria`` (goal criteria met against the released
+        checkpoint on the same pairs), and ``chosen`` (1 for the share the rule ``goal`` picks, ties to the lower
+        share).
+    """
+    shares = [float(s) for s in shares]
+    if not shares or any(not 0.0 < s <= 1.0 for s in shares):
+        raise ValueError(f"shares must be numbers in (0, 1], got {shares}")
+    shares = sorted(shares)
+    rows = mix_grid(config, [((1.0 - s, s), (1.0 - s, s)) for s in shares], reference=reference, progress=progress)
+    rows = [{"share": s, **{k: v for k, v in r.items() if k not in MIX_KEYS}}
+            for s, r in zip(shares, rows, strict=True)]
+    best = max(rows, key=lambda r: (r["criteria"], r["VIF"], -r["share"]))
+    for r in rows:
+        r["chosen"] = int(r is best)
+    return rows
+
+
+def mix_grid(config, mixes, *, reference: dict[str, float] | None = None, progress: bool = True) -> list[dict]:
+    """Validation scores of the Algorithm-1 initialisation of ``config`` for each decoder mix of ``mixes``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        As for :func:`mix_sweep`.
+    mixes : sequence of ((low_ir, low_vi), (sparse_ir, sparse_vi))
+        Weights of the sources' base (low-rank) and salient (sparse) reconstructions in the fused image
+        (:func:`unrolled.training.init.set_decoder_mix`).
+    reference : dict, optional
+        As for :func:`mix_sweep`.
+
+    Returns
+    -------
+    list of dict
+        One row per mix, in the given order: ``low_ir``, ``low_vi``, ``sparse_ir``, ``sparse_vi``, the paper-profile
+        means (with ``VIF_ir`` and ``VIF_vi``) and ``criteria`` (goal criteria met against ``reference``).
+    """
+    from unrolled.training.data import PairDataset
+    from unrolled.training.init import check_mix, set_decoder_mix
+    from unrolled.training.loop import initial_model
+    from unrolled.training.validation import split_pairs
+
+    from .study import goal_met, reference_validation
+    from .training import MetricValidator
+
+    if config.init != "algorithm1" or config.val_fraction == 0:
+        raise ValueError("mix_sweep needs a config with init = 'algorithm1' and val_fraction > 0")
+    mixes = [(check_mix(low, "low"), check_mix(sparse, "sparse")) for low, sparse in mixes]
+    if not mixes:
+        raise ValueError("mixes is empty")
+    full = PairDataset(config.data, min_size=config.crop, progress=progress)
+    train_idx, val_idx = split_pairs(full.names(), config.val_fraction)
+    validator = MetricValidator(full.subset(val_idx).images, profile="paper", per_source=True)
+    reference = reference_validation(config) if reference is None else reference
+    net = initial_model(config, full.subset(train_idx)).eval()
+    rows = []
+    for low, sparse in tqdm(mixes, desc="decoder mixes", disable=not progress):
+        set_decoder_mix(net, low, sparse)
+        scores = validator(net)
+        rows.append({**dict(zip(MIX_KEYS, (*low, *sparse), strict=True)), **scores,
+                     "criteria": sum(goal_met(scores, reference).values())})
+    return rows
+
+
+def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progress: bool = True) -> list[dict]:
+    """Per-source VIF of each model on ``config``'s validation pairs, and optionally a figure of some of them.
+
+    The paper profile's VIF averages ``vifvec(IR, F)`` and ``vifvec(VI, F)``, so an output that copies one source can
+    score well; the two terms separately show what each source contributes.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Gives the validation split (never a test set).
+    models : dict of label -> weights
+        Registry names or checkpoint paths (the released checkpoint's file included).
+    figure : path, optional
+        PNG: rows = ``shown`` validation pairs (evenly spaced in the split), columns = IR, VI, each model's output.
+    shown : int
+
+    Returns
+    -------
+    list of dict
+        One row per model: ``model``, ``VIF_ir``, ``VIF_vi`` (means over the validation pairs, Li's [0, 1] scale).
+    """
+    from unrolled import lrrnet
+    from unrolled.training.data import PairDataset
+    from unrolled.training.validation import split_pairs
+
+    from .metrics.vif import vifvec
+    from .training import MetricValidator
+
+    data = PairDataset(config.data, min_size=config.crop, progress=False)
+    val = data.subset(split_pairs(data.names(), config.val_fraction)[1])
+    validator = MetricValidator(val.images, profile="paper")
+    show = set(np.linspace(0, len(val.images) - 1, shown).round().astype(int).tolist()) if figure else set()
+    rows, images = [], {}
+    for label, weights in tqdm(models.items(), desc="per-source VIF", disable=not progress):
+        net = lrrnet(weights=weights)
+        terms = []
+        for i, (ir, vi) in enumerate(validator.pairs):
+            fused = validator.fuse(net, ir, vi)
+            terms.append((vifvec(ir, fused, scale=1.0), vifvec(vi, fused, scale=1.0)))
+            if i in show:
+                images[(i, label)] = fused
+        rows.append({"model": label, "VIF_ir": float(np.mean([t[0] for t in terms])),
+                     "VIF_vi": float(np.mean([t[1] for t in terms]))})
+    if figure:
+        from matplotlib.figure import Figure
+
+        from .io import save_figure
+
+        cols = ["infrared", "visible", *models]
+        fig = Figure(figsize=(2.6 * len(cols), 2.0 * len(show)), layout="constrained")
+        axes = fig.subplots(len(show), len(cols), squeeze=False)
+        for r, i in enumerate(sorted(show)):
+            ir, vi = validator.pairs[i]
+            for c, label in enumerate(cols):
+                img = ir if c == 0 else vi if c == 1 else images[(i, label)]
+                axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=255)
+                axes[r, c].set_title(f"{val.names()[i]}: {label}", fontsize=8)
+                axes[r, c].axis("off")
+        save_figure(fig, figure)
+    return rows
+
+
