@@ -28,6 +28,15 @@ SMOKE = os.environ.get("LLRR_BENCH_SMOKE", "") not in ("", "0")
 """``LLRR_BENCH_SMOKE=1``: tiny sizes and caps, so that the test suite runs every benchmark in a few seconds."""
 CROP = 24 if SMOKE else 256
 
+RANDOM_PAIR = """torch.manual_seed(0)
+net = LRRNet().eval()
+rng = np.random.default_rng(0)
+ir = rng.integers(0, 256, shape, dtype=np.uint8)
+vi = rng.integers(0, 256, shape, dtype=np.uint8)
+"""
+"""Lines of a benchmark script (after ``shape`` is read): the default LRRNet with seeded random weights and a random
+uint8 pair of that shape (time and memory depend on neither's values)."""
+
 
 @cache
 def patches(dtype=np.float64) -> np.ndarray:

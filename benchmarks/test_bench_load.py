@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ._setup import SMOKE
+from ._setup import RANDOM_PAIR, SMOKE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,12 +29,7 @@ import json, statistics, subprocess, sys, time
 import numpy as np, torch
 from unrolled import LRRNet, fuse_images
 shape, variant, repeat, blocks = json.loads(sys.argv[1])
-torch.manual_seed(0)
-net = LRRNet().eval()
-rng = np.random.default_rng(0)
-ir = rng.integers(0, 256, shape, dtype=np.uint8)
-vi = rng.integers(0, 256, shape, dtype=np.uint8)
-import unrolled.fast.infer as F
+""" + RANDOM_PAIR + r"""import unrolled.fast.infer as F
 if variant in ("percore", "fixed"):
     F.THREADS_PER_CORE = 1  # one thread per core (the shipped default has two)
 if variant == "fixed":

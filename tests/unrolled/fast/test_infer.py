@@ -7,33 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from unrolled import LRRNet, load_official_checkpoint
+from unrolled import LRRNet
 from unrolled.fast.infer import fast_branch, fast_forward, fast_supported, fast_unsupported_reason
 
 from ...conftest import load_grey, shared_path
-
-OFFICIAL = ("weights", "lrrnet_official_tno_block4.model")
-
-
-def _realistic(net: LRRNet, seed: int) -> LRRNet:
-    """Random weights with thresholds in the released model's range (some negative), so that maps are not all 0."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for branch in (net.ir, net.vi):
-            branch.theta.copy_(torch.rand(branch.theta.shape, generator=g) * 0.06 - 0.01)
-            branch.lam3.fill_(0.9)
-    return net.eval()
-
-
-@pytest.fixture(scope="module")
-def random_net():
-    torch.manual_seed(0)
-    return _realistic(LRRNet(), 1)
-
-
-@pytest.fixture(scope="module")
-def official_net():
-    return load_official_checkpoint(shared_path(*OFFICIAL)).eval()
+from .conftest import realistic
 
 
 @pytest.fixture(params=["random", pytest.param("official", marks=pytest.mark.shared)])
@@ -120,7 +98,7 @@ def test_strips_and_threads_change_nothing(random_net, strip, threads, rng):
 @pytest.mark.parametrize("config", [dict(n=8, blocks=2), dict(n=5, blocks=1, fusion="add"), dict(n=16, blocks=7)])
 def test_other_llrr_architectures(config, rng):
     torch.manual_seed(2)
-    net = _realistic(LRRNet(**config), 3)
+    net = realistic(LRRNet(**config), 3)
     assert fast_supported(net)
     ir, vi = rng.random((37, 52)), rng.random((37, 52))
     assert_close(fast_forward(net, ir, vi), eager(net, ir, vi))

@@ -14,11 +14,11 @@ import copy
 import pytest
 import torch
 
-from unrolled import LRRNet, load_official_checkpoint
+from unrolled import LRRNet
 from unrolled.fast.train import fast_train_forward, fast_train_supported, fast_train_unsupported_reason
 from unrolled.nets.threshold import soft_threshold
 
-from ...conftest import shared_path
+from .conftest import realistic
 
 MARGIN = 1e-5  # 20x the largest float32 error of a pre-threshold value seen at these sizes (5e-7)
 # float32 gradients away from the kinks: unit roundoff 6e-8 x depth ~100 of the forward and its adjoint (11
@@ -35,16 +35,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _realistic(net: LRRNet, seed: int) -> LRRNet:
-    """Thresholds in the released model's range (some negative) and lam3 = 0.9, so the thresholds act both ways."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for branch in (net.ir, net.vi):
-            branch.theta.copy_(torch.rand(branch.theta.shape, generator=g, dtype=torch.float64) * 0.06 - 0.01)
-            branch.lam3.fill_(0.9)
-    return net
 
 
 def _inputs(shape, seed: int, dtype=torch.float32):
@@ -106,7 +96,7 @@ def assert_same_gradients(net, ir, vi, rtol=F32_RTOL):
 
 def test_gradcheck_float64():
     torch.manual_seed(0)
-    net = _realistic(LRRNet(n=4, blocks=2).double(), 1)
+    net = realistic(LRRNet(n=4, blocks=2).double(), 1, torch.float64)
     ir, vi = _inputs((2, 1, 6, 7), 2, torch.float64)
     params = list(net.parameters())
 
@@ -126,20 +116,9 @@ def test_gradcheck_float64():
 ])
 def test_float64_equals_eager(config, shape):
     torch.manual_seed(3)
-    net = _realistic(LRRNet(**config).double(), 4)
+    net = realistic(LRRNet(**config).double(), 4, torch.float64)
     # float64: 1.1e-16 x depth ~1e2 (these nets: <= 3 blocks of <= 10 channels) x 10-100 for cancellation
     assert_same_gradients(net, *_inputs(shape, 5, torch.float64), rtol=1e-10)
-
-
-@pytest.fixture(scope="module")
-def random_net():
-    torch.manual_seed(0)
-    return _realistic(LRRNet(), 1)
-
-
-@pytest.fixture(scope="module")
-def official_net():
-    return load_official_checkpoint(shared_path("weights", "lrrnet_official_tno_block4.model"))
 
 
 @pytest.mark.parametrize("which", ["random", pytest.param("official", marks=pytest.mark.shared)])
@@ -227,7 +206,7 @@ def test_threads_change_nothing(random_net):
 
 
 def test_a_retained_graph_backwards_again_until_a_forward_reuses_its_maps():
-    net = _realistic(LRRNet(n=4, blocks=1), 9)
+    net = realistic(LRRNet(n=4, blocks=1), 9, torch.float64)
     ir, vi = _inputs((1, 1, 5, 6), 10)
     first = fast_train_forward(net, ir, vi).sum()
     first.backward(retain_graph=True)
