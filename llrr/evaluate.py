@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from solvers._files import IMAGE_SUFFIXES, images_by_stem
+from solvers._images import image_size
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "EvaluationResult", "pair_images", "evaluate"]
 
@@ -62,16 +63,6 @@ def _check_dir(path, what: str) -> Path:
 def _index(folder: Path, what: str) -> dict[str, Path]:
     """Image files of ``folder`` by stem; two files with one stem (``01.png`` and ``01.bmp``) are an error."""
     return images_by_stem(folder, what)
-
-
-def _size(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"{path} is not an image Pillow can read") from exc
 
 
 def _listing(problems: list[str]) -> str:
@@ -126,10 +117,10 @@ def pair_images(ir_dir, vi_dir, fused: Mapping[str, str | Path]) -> list[ImageSe
     sets = [ImageSet(s, ir[s], vi[s], {name: found[s] for name, found in outputs.items()}) for s in sorted(ir)]
     mismatched = []
     for item in sets:
-        w, h = _size(item.ir)
+        w, h = image_size(item.ir)
         others = {"vi": item.vi, **{f"fused {name!r}": p for name, p in item.fused.items()}}
         for label, p in others.items():
-            size = _size(p)
+            size = image_size(p)
             if size != (w, h):
                 mismatched.append(f"{p} ({label}) is {size[0]}x{size[1]} but {item.ir} (ir) is {w}x{h}")
     if mismatched:

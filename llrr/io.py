@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from solvers._files import atomic_path
+from solvers._images import luminance, read_image
 
 __all__ = ["DEMO_IR", "DEMO_VI", "demo_pair", "read_image", "write_image", "load_grey", "atomic_path",
            "save_figure"]
@@ -31,61 +32,6 @@ def demo_pair() -> tuple[Path, Path]:
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (whitespace runs collapsed), for command-line errors and reports."""
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def read_image(path) -> np.ndarray:
-    """An image file as an array, at the precision the file holds.
-
-    Returns
-    -------
-    ndarray
-        uint8 (H, W) grey or (H, W, 3) RGB for 8-bit files (palette images: grey if the palette is, else RGB;
-        alpha channels dropped); uint16 (H, W) for 16-bit grey PNG/TIFF (and 32-bit integer files whose values fit
-        in 16 bits); float32 (H, W) for 32-bit float TIFFs ("F" mode), values as stored.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        The file is empty, truncated, not an image Pillow can read, or holds integers outside 0..65535; the message
-        names the file.
-    """
-    from PIL import Image
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: empty file (0 bytes), not an image")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode in ("I;16", "I;16B", "I;16L"):
-                return np.asarray(im).astype(np.uint16)
-            if mode in ("I", "F"):
-                a = np.asarray(im)
-            elif mode in ("L", "1", "LA", "La"):
-                return np.asarray(im.convert("L"))
-            else:  # RGB, RGBA, P, CMYK, YCbCr, ...: 8-bit RGB (alpha dropped)
-                a = np.asarray(im.convert("RGB"))
-                if mode in ("P", "PA") and (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
-                    return np.ascontiguousarray(a[..., 0])
-                return a
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError: OSError
-        raise ValueError(f"{path}: not a readable image ({_first_line(exc)})") from None
-    if mode == "F":
-        return a.astype(np.float32)
-    if a.size and (a.min() < 0 or a.max() > 65535):
-        raise ValueError(f"{path}: 32-bit integer image with values in [{a.min()}, {a.max()}]; llrr reads 8-bit, "
-                         "16-bit (0..65535) and float images")
-    return a.astype(np.uint16)
 
 
 _EXTENSIONS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
@@ -134,14 +80,11 @@ def write_image(image: np.ndarray, path) -> Path:
 
 def load_grey(path) -> np.ndarray:
     """Read an image file as a float64 grey array in its own value range (0..255 for 8-bit, 0..65535 for 16-bit,
-    as stored for float TIFFs). Colour images are converted to luminance (ITU-R 601 weights, as Pillow's "L" mode).
+    as stored for float TIFFs). Colour images are converted to luminance (:func:`solvers._images.luminance`: ITU-R
+    601 weights, rounded as Pillow's "L" mode).
     """
     a = read_image(path)
-    if a.ndim == 3:  # Pillow's "L" conversion: L = (299 R + 587 G + 114 B) / 1000, rounded
-        from PIL import Image
-
-        return np.asarray(Image.fromarray(a).convert("L"), dtype=np.float64)
-    return a.astype(np.float64)
+    return (luminance(a) if a.ndim == 3 else a).astype(np.float64)
 
 
 def save_figure(fig, path, *, dpi: int = 100) -> Path:

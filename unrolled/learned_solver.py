@@ -66,6 +66,7 @@ import torch.nn.functional as F
 
 from solvers import LowRankSparseProblem
 from solvers._files import SHARED
+from solvers._images import read_grey
 from solvers.dictionary import dct_atoms
 
 from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
@@ -211,9 +212,8 @@ def training_dirs() -> list[Path]:
 
 
 def load_images(paths) -> list[np.ndarray]:
-    """Grey uint8 images (colour to luminance, ITU-R 601) from files and folders (every file in a folder, sorted)."""
-    from PIL import Image
-
+    """Grey images on the 8-bit scale (:func:`solvers._images.read_grey`: uint8 for 8-bit files, colour to
+    luminance) from files and folders (every file in a folder, sorted)."""
     files = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -224,11 +224,7 @@ def load_images(paths) -> list[np.ndarray]:
             raise FileNotFoundError(f"no image file or folder at {p}")
     if not files:
         raise ValueError(f"no image files in {[str(p) for p in paths]}")
-    out = []
-    for f in files:
-        with Image.open(f) as im:
-            out.append(np.asarray(im.convert("L"), dtype=np.uint8))
-    return out
+    return [read_grey(f) for f in files]
 
 
 def random_crops(images: list[np.ndarray], n: int, crop: int, rng: np.random.Generator,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers._images import luminance, read_grey
+
 __all__ = ["as_uint8_grey", "check_triplet"]
 
 
@@ -17,20 +19,13 @@ def as_uint8_grey(image, name: str) -> np.ndarray:
     as Pillow's "L" conversion).
     """
     if isinstance(image, (str, Path)):
-        from PIL import Image
-
         path = Path(image)
         if not path.is_file():
             raise FileNotFoundError(f"{name}: image file not found: {path}")
-        with Image.open(path) as im:
-            if im.mode.startswith("I;16") or im.mode == "I":
-                image = np.asarray(im, dtype=np.float64) / 257.0
-            else:
-                image = np.asarray(im.convert("L"))
+        image = read_grey(path)
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] in (3, 4):
-        rgb = a[..., :3].astype(np.float64)
-        a = rgb @ np.array([0.299, 0.587, 0.114])
+        a = luminance(a)
     if a.ndim != 2:
         raise ValueError(f"{name} must be a grey (H, W) or colour (H, W, 3) image, got shape {a.shape}")
     if a.dtype == np.uint8:

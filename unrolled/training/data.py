@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from solvers._files import IMAGE_SUFFIXES, images_by_stem
+from solvers._images import read_grey
 
 from ..inference import minmax01
 
@@ -108,23 +109,6 @@ def find_pairs(directory) -> list[ImagePair]:
         more = f" and {len(lonely) - 5} more" if len(lonely) > 5 else ""
         raise ValueError(f"images without a partner in {folder} (pairs are {layout}): {', '.join(lonely[:5])}{more}")
     return [ImagePair(name, ir[name], vi[name]) for name in sorted(ir)]
-
-
-def read_grey(path) -> np.ndarray:
-    """Read an image as grey on [0, 255]: uint8 for 8-bit files (colour -> ITU-R 601 luma), float32 for 16-bit."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("I;16", "I;16B", "I;16L"):
-                return np.asarray(im, dtype=np.float32) / np.float32(257.0)
-            if im.mode in ("I", "F"):
-                raise ValueError(f"{path}: 32-bit images (mode {im.mode}) have no fixed [0, 255] scale; convert it "
-                                 "to 8- or 16-bit")
-            return np.asarray(im.convert("L"), dtype=np.uint8)
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"{path} is not an image Pillow can read") from exc
 
 
 class PairDataset:

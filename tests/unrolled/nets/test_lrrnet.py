@@ -1,23 +1,13 @@
-import numpy as np
 import pytest
 import torch
 
-from unrolled import LRRNet, LRRNetConfig, lrrnet, soft_threshold
+from unrolled import LRRNet, LRRNetConfig, lrrnet
 
 from .._training import grads_and_steps
 
 
 def test_default_parameter_count_is_the_papers():
     assert sum(p.numel() for p in LRRNet().parameters()) == 49_204  # Table 7: 0.04920 M
-
-
-def test_soft_threshold_is_the_formula_also_for_negative_theta():
-    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
-    x[0, 2, 0, :3] = 0
-    theta = torch.tensor([0.5, 0.0, -0.2, 1.5], dtype=torch.float64)
-    ref = np.sign(x.numpy()) * np.maximum(np.abs(x.numpy()) - theta.numpy()[None, :, None, None], 0)
-    np.testing.assert_array_equal(soft_threshold(x, theta).numpy(), ref)
-    assert soft_threshold(x, theta)[0, 2, 0, 0] == 0  # zero stays zero under a negative threshold
 
 
 @pytest.mark.parametrize("blocks", [2, 4, 6, 8])

@@ -1,13 +1,12 @@
-"""Before training, the unrolled networks ARE the solvers' iterations, step by step."""
+"""Before training, the patch-exact LLRR network IS Algorithm 1 on patches, step by step; training moves it."""
 
 import numpy as np
 import pytest
 import torch
 
-from solvers import ConvProblem, LowRankSparseProblem, algorithm1, conv_algorithm1, extract_patches, fold_patches
+from solvers import LowRankSparseProblem, algorithm1, extract_patches, fold_patches
 from solvers.dictionary import dct_atoms
 from unrolled.nets.llrr import PatchLLRRNet
-from unrolled.nets.lrrnet import LLRRBranch
 
 from ...conftest import load_grey, shared_path
 from .._training import grads_and_steps
@@ -84,27 +83,3 @@ def test_patch_net_rejects_bad_geometry():
         net.iterates(torch.zeros(1, 1, 3, 12, dtype=torch.float64))
     with pytest.raises(ValueError, match="rows"):
         PatchLLRRNet.from_problem(LowRankSparseProblem(D[:, :4], D[:, 4:], lam1=0.1, lam2=0.1), 5)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_eq8_branch_equals_the_convolutional_form(demo_ir, dtype):
-    rng = np.random.default_rng(1)
-    filters = (dct_atoms(9, 12).T.reshape(12, 3, 3) + 0.05 * rng.standard_normal((12, 3, 3))).astype(dtype)
-    img = (demo_ir[60:100, 80:132] / 255.0).astype(dtype)
-    mu, lam = 0.05, dict(lam1=0.02, lam2=0.01, lam3=0.1)
-    ref = conv_algorithm1(img, filters, 4, mu=mu, n_iter=4, boundary="reflect", return_iterates=True, **lam)
-    branch = LLRRBranch.from_problem(ConvProblem(filters, 4, mu=mu, boundary="reflect", **lam), blocks=4)
-    with torch.no_grad():
-        its = branch.iterates(torch.from_numpy(img)[None, None])
-    assert len(its) == 5
-    for t, (z, zr) in enumerate(zip(its, ref.iterates, strict=True)):
-        np.testing.assert_allclose(z[0].numpy(), zr, err_msg=f"step {t}", **TOL[dtype])
-    with pytest.raises(ValueError, match="reflection"):
-        LLRRBranch.from_problem(ConvProblem(filters, 4, mu=mu, boundary="zero", **lam))
-    # without mu: the problem's default step for the image size, as conv_algorithm1 takes it
-    ref = conv_algorithm1(img, filters, 4, n_iter=2, boundary="reflect", **lam)
-    branch = LLRRBranch.from_problem(ConvProblem(filters, 4, boundary="reflect", **lam), blocks=2,
-                                     image_shape=img.shape)
-    with torch.no_grad():
-        z = branch.iterates(torch.from_numpy(img)[None, None])[-1]
-    np.testing.assert_allclose(z[0].numpy(), ref.Z, **TOL[dtype])
