@@ -265,7 +265,8 @@ def main(argv=None) -> None:
             ap.error("--inspect takes one config and models as LABEL=WEIGHTS")
         models = dict(m.split("=", 1) for m in args.inspect)
         rows = per_source_vif(TrainConfig.from_toml(args.configs[0]), models, figure=args.figure)
-        text = "model,VIF_ir,VIF_vi\n" + "".join(f"{r['model']},{r['VIF_ir']:.6g},{r['VIF_vi']:.6g}\n" for r in rows)
+        text = "\n".join([",".join(rows[0])] + [",".join([r["model"]] + [f"{v:.6g}" for v in list(r.values())[1:]])
+                                                 for r in rows]) + "\n"
     elif args.mixes:
         from unrolled.training.config import TrainConfig
 

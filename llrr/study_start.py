@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["MIX_KEYS", "mix_grid", "mix_sweep", "per_source_vif"]
+__all__ = ["MIX_KEYS", "mix_grid", "mix_sweep", "per_source_vif", "source_gains"]
 
 MIX_KEYS = ("low_ir", "low_vi", "sparse_ir", "sparse_vi")
 
@@ -113,7 +113,8 @@ def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progres
     Returns
     -------
     list of dict
-        One row per model: ``model``, ``VIF_ir``, ``VIF_vi`` (means over the validation pairs, Li's [0, 1] scale).
+        One row per model: ``model``, ``VIF_ir``, ``VIF_vi`` (means over the validation pairs, Li's [0, 1] scale) and
+        ``gain_ir``, ``gain_vi`` (means of :func:`source_gains`).
     """
     from unrolled import lrrnet
     from unrolled.training.data import PairDataset
@@ -132,11 +133,11 @@ def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progres
         terms = []
         for i, (ir, vi) in enumerate(validator.pairs):
             fused = validator.fuse(net, ir, vi)
-            terms.append((vifvec(ir, fused, scale=1.0), vifvec(vi, fused, scale=1.0)))
+            terms.append((vifvec(ir, fused, scale=1.0), vifvec(vi, fused, scale=1.0), *source_gains(ir, vi, fused)))
             if i in show:
                 images[(i, label)] = fused
-        rows.append({"model": label, "VIF_ir": float(np.mean([t[0] for t in terms])),
-                     "VIF_vi": float(np.mean([t[1] for t in terms]))})
+        rows.append({"model": label, **{k: float(np.mean([t[i] for t in terms]))
+                                        for i, k in enumerate(("VIF_ir", "VIF_vi", "gain_ir", "gain_vi"))}})
     if figure:
         from matplotlib.figure import Figure
 
@@ -156,3 +157,20 @@ def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progres
     return rows
 
 
+
+
+def source_gains(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> tuple[float, float]:
+    """``(a, b)`` of the least-squares fit ``fused ~ a ir + b vi + c`` over the pixels: how much of each source a fused
+    image holds, globally (a positive mix has both positive; the min-max scaling of the output makes ``a + b`` above
+    1 when it stretches the mix).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ir, vi = rng.random((2, 16, 16))
+    >>> [round(g, 6) for g in source_gains(ir, vi, 0.3 * ir + 0.9 * vi + 5)]
+    [0.3, 0.9]
+    """
+    A = np.stack([np.ravel(ir), np.ravel(vi), np.ones(np.size(ir))], axis=1).astype(np.float64)
+    coef = np.linalg.lstsq(A, np.ravel(fused).astype(np.float64), rcond=None)[0]
+    return float(coef[0]), float(coef[1])

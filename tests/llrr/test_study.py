@@ -184,3 +184,16 @@ def test_inspect_gives_the_vif_of_each_source_and_draws_validation_pairs(tmp_pat
                                                        zip(validator.pairs, fused, strict=True)]), rel=1e-12)
     assert rows[1]["VIF_vi"] == pytest.approx(np.mean([vifvec(p[1], f, scale=1.0) for p, f in
                                                        zip(validator.pairs, fused, strict=True)]), rel=1e-12)
+    from llrr.study_start import source_gains
+
+    gains = [source_gains(p[0], p[1], f) for p, f in zip(validator.pairs, fused, strict=True)]
+    assert rows[1]["gain_ir"] == pytest.approx(np.mean([g[0] for g in gains]), rel=1e-12)
+    assert rows[1]["gain_vi"] == pytest.approx(np.mean([g[1] for g in gains]), rel=1e-12)
+
+
+def test_source_gains_recover_a_known_mix(rng):
+    from llrr.study_start import source_gains
+
+    ir, vi = rng.random((2, 40, 50)) * 255
+    a, b = source_gains(ir, vi, -0.3 * ir + 1.2 * vi + 7 + rng.normal(0, 1e-3, ir.shape))
+    assert a == pytest.approx(-0.3, abs=1e-4) and b == pytest.approx(1.2, abs=1e-4)
