@@ -31,8 +31,14 @@ def _cases() -> dict[str, tuple[str, list]]:
     from . import test_bench_lrrnet as inf
     from . import test_bench_train_step as tr
 
+    # the training script as either layout of unrolled/ imports it (before and after its rooms)
+    train = tr.SCRIPT.replace("from unrolled.fast.train import fast_train_forward\n", "try:\n"
+                              "    from unrolled.fast.train import fast_train_forward\n"
+                              "except ImportError:\n"
+                              "    from unrolled.fast_train import fast_train_forward\n")
+    assert train != tr.SCRIPT
     return {"inference 640x480 (fast)": (inf.SCRIPT, [[480, 640], True, 5, None]),
-            "training network fwd+bwd 8 x 128x128 (fast)": (tr.SCRIPT, [128, 8, "fast", 5, False, None, False])}
+            "training network fwd+bwd 8 x 128x128 (fast)": (train, [128, 8, "fast", 5, False, None, False])}
 
 
 def _time(tree: Path, script: str, args: list) -> float:

@@ -1,4 +1,4 @@
-"""llrr.compare_weights: docs/results.md's tables are llrr.fuse + llrr.metrics on every pair of each test set."""
+"""benchmarks.compare_weights: docs/results.md's tables are llrr.fuse + llrr.metrics on every pair of each test set."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import llrr
-from llrr.compare_weights import RELEASED, compare, plot_crops, render
+from benchmarks.compare_weights import RELEASED, compare, plot_crops, render
 from llrr.metrics import compute
 from tests.conftest import write_demo_pairs
 from unrolled.nets.lrrnet import LRRNet
@@ -48,3 +48,13 @@ def test_a_missing_test_set_is_named(tmp_path):
         compare("default", tmp_path / "x.pt", datasets={"tno21": tmp_path / "nowhere"}, progress=False)
     with pytest.raises(ValueError, match="no IR/VI pairs found in"):
         compare("default", tmp_path / "x.pt", datasets={"tno21": tmp_path}, progress=False)
+
+
+def test_the_old_module_forwards_with_a_deprecation_warning():
+    import benchmarks.compare_weights as new
+    import llrr.compare_weights as old
+
+    with pytest.warns(DeprecationWarning, match="benchmarks.compare_weights.compare"):
+        assert old.compare is new.compare
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        old.nope  # noqa: B018
