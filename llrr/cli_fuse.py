@@ -79,7 +79,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
         print("no weights are shipped yet; `--weights PATH` takes a checkpoint file (e.g. the authors' released "
               "lrrnet_official_tno_block4.model)")
     for name, entry in WEIGHTS.items():
-        print(f"{name}: {entry.description}\n    file {entry.path} sha256 {entry.sha256}")
+        print(f"{name} ({entry.kind}): {entry.description}\n    file {entry.path} sha256 {entry.sha256}")
     return 0
 
 

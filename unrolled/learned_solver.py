@@ -71,13 +71,15 @@ from solvers.dictionary import dct_atoms
 
 from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
 from .nets.llrr import PatchLLRRNet
+from .weights import WEIGHTS, verify_file
 
 __all__ = ["LearnedSolverConfig", "eq5_objective", "patch_objective", "load_images", "random_crops",
            "training_dirs", "train_learned_solver", "save_learned_solver", "load_learned_solver", "heldout_crops",
            "DEFAULT_WEIGHTS"]
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights_data" / "llrr_solver_t4.pt"
+DEFAULT_WEIGHTS = WEIGHTS["llrr_solver_t4"].path
+"""The shipped learned solver (registry name "llrr_solver_t4" of :data:`unrolled.weights.WEIGHTS`)."""
 DEMO_PAIR = (REPO / "llrr" / "data" / "demo_ir.png", REPO / "llrr" / "data" / "demo_vi.png")
 
 
@@ -297,7 +299,8 @@ def save_learned_solver(net: PatchLLRRNet, config: LearnedSolverConfig, path, *,
     path = Path(path)
     state = {k: v.detach().to(torch.float32).contiguous() for k, v in net.state_dict().items()}
     atomic_torch_save(state, path)
-    meta = {"file": path.name, "sha256": sha256_file(path), "architecture": "unrolled.PatchLLRRNet",
+    meta = {"name": path.stem, "kind": "learned-solver", "file": path.name, "sha256": sha256_file(path),
+            "architecture": "unrolled.PatchLLRRNet",
             "config": asdict(config), "training_data": training_data, "metrics": metrics,
             "torch": torch.__version__}
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
@@ -332,10 +335,7 @@ def load_learned_solver(path=None) -> tuple[PatchLLRRNet, LowRankSparseProblem]:
         raise FileNotFoundError(f"weights not found: {path} (train them with `python -m benchmarks.learned_solver "
                                 "train --out PATH`)")
     meta = read_sidecar(path)
-    digest = sha256_file(path)
-    if digest != meta.get("sha256"):
-        raise ValueError(f"sha256 of {path} is {digest}, its sidecar says {meta.get('sha256')}: the file is "
-                         "corrupt or not the one the sidecar describes")
+    verify_file(path, meta.get("sha256"), "learned solver weights (corrupt, or not the file the sidecar describes)")
     config = LearnedSolverConfig(**meta["config"])
     net, prob = config.untrained()
     state = safe_torch_load(path)

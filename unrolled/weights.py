@@ -13,6 +13,7 @@ renames them to this package's modules; nothing is copied from the authors' code
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,19 +25,22 @@ from ._atomic import safe_torch_load, sha256_file
 from .nets.lrrnet import LRRNet, LRRNetConfig
 
 __all__ = ["lrrnet", "cached_model", "official_to_ours", "load_official_checkpoint", "OFFICIAL_SHA256",
-           "WeightsEntry", "WEIGHTS", "list_weights", "resolve_weights", "sha256_of"]
+           "WeightsEntry", "WEIGHTS", "list_weights", "read_registry", "resolve_weights", "sha256_of", "verify_file"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights_data"
 
 
 @dataclass(frozen=True)
 class WeightsEntry:
-    """One shipped weight file: ``file`` (inside ``unrolled/weights_data``), its sha256 and what it is."""
+    """One shipped weight file, as its sidecar describes it: registry ``name``, ``kind`` ("lrrnet" or
+    "learned-solver"), ``file`` (inside ``unrolled/weights_data``), its sha256, a description and the whole sidecar
+    (``meta``: config, data, steps, scores)."""
 
     name: str
     file: str
     sha256: str
     description: str
+    kind: str = "lrrnet"
     meta: dict = field(default_factory=dict)
 
     @property
@@ -44,25 +48,33 @@ class WeightsEntry:
         return WEIGHTS_DIR / self.file
 
 
-WEIGHTS: dict[str, WeightsEntry] = {
-    "default": WeightsEntry(
-        "default", "lrrnet_default.pt", "1cf9a42fad49056963e3c56ac6a765f36c9a782726009824abf1cec809fcffaf",
-        "the project's own LRRNet (default architecture, 49,204 parameters), trained here by `llrr train --config "
-        "configs/default.toml`: 1,000 Adam steps (batch 8, whole images resized to 128x128, flips) on RoadScene + "
-        "TNO training pairs, 36 minutes on 2 CPU cores; comparison with the authors' checkpoint in docs/results.md",
-        meta={"architecture": {"n": 128, "kernel_size": 3, "blocks": 4, "channels": 1, "fusion": "cat",
-                               "extractor": "llrr"},
-              "config": "configs/default.toml", "steps": 1000, "train_seconds": 2160, "sampling": "resize",
-              "data": ["../shared/data/roadscene (221 pairs)", "../shared/data/tno_train (66 pairs)"],
-              "sidecar": "lrrnet_default.json", "results": "docs/results.md"},
-    ),
-}
-"""Named weights shipped with the package (files in ``unrolled/weights_data``, sidecar JSON beside each)."""
+def read_registry(folder: Path | None = None) -> dict[str, WeightsEntry]:
+    """The shipped weights of ``folder`` (default ``unrolled/weights_data``): one entry per JSON sidecar that names
+    itself (``"name"``: its registry name), sorted by name. Sidecars without a name are not registered; a named one
+    without ``file`` or ``sha256``, or a name used twice, is an error naming the sidecar."""
+    folder = WEIGHTS_DIR if folder is None else Path(folder)
+    entries = {}
+    for side in sorted(folder.glob("*.json")):
+        meta = json.loads(side.read_text())
+        if "name" not in meta:
+            continue
+        missing = [k for k in ("file", "sha256") if k not in meta]
+        if missing:
+            raise ValueError(f"weights sidecar {side} lacks {missing}")
+        if meta["name"] in entries:
+            raise ValueError(f"weights sidecar {side} repeats the registry name {meta['name']!r}")
+        entries[meta["name"]] = WeightsEntry(meta["name"], meta["file"], meta["sha256"], meta.get("description", ""),
+                                             meta.get("kind", "lrrnet"), meta)
+    return dict(sorted(entries.items()))
 
 
-def list_weights() -> list[str]:
-    """Names of the shipped weights."""
-    return list(WEIGHTS)
+WEIGHTS: dict[str, WeightsEntry] = read_registry()
+"""Named weights shipped with the package, read from the sidecars in ``unrolled/weights_data``."""
+
+
+def list_weights(kind: str = "lrrnet") -> list[str]:
+    """Names of the shipped weights of one kind ("lrrnet": for :func:`lrrnet` and ``llrr fuse``; "learned-solver")."""
+    return [name for name, entry in WEIGHTS.items() if entry.kind == kind]
 
 
 def sha256_of(path) -> str:
@@ -79,21 +91,26 @@ def _state(path: Path) -> tuple[int, int]:
     return st.st_mtime_ns, st.st_size
 
 
+def verify_file(path: Path, sha256: str, what: str) -> Path:
+    """``path`` if its sha256 is ``sha256`` (hashed once per process and state of the file: modification time and
+    size), else ValueError naming ``what``; the one check every shipped weight goes through."""
+    state = _state(path)
+    if _VERIFIED.get((path, sha256)) != state:
+        digest = sha256_of(path)
+        if digest != sha256:
+            raise ValueError(f"{what}: {path} has sha256 {digest}, its sidecar says {sha256}")
+        _VERIFIED[(path, sha256)] = state
+    return path
+
+
 def resolve_weights(weights) -> Path:
-    """The file for ``weights``: a registry name (its sha256 checked once per process and state of the file: path,
-    modification time, size) or an existing checkpoint path."""
-    if isinstance(weights, str) and weights in WEIGHTS:
+    """The file for ``weights``: a registry name of kind "lrrnet" (its sha256 checked by :func:`verify_file`) or an
+    existing checkpoint path."""
+    if isinstance(weights, str) and weights in list_weights():
         entry = WEIGHTS[weights]
-        path = entry.path
-        if not path.is_file():
-            raise FileNotFoundError(f"weights {weights!r}: shipped file {path} is missing (broken install?)")
-        state = _state(path)
-        if _VERIFIED.get((path, entry.sha256)) != state:
-            digest = sha256_of(path)
-            if digest != entry.sha256:
-                raise ValueError(f"weights {weights!r}: {path} has sha256 {digest}, the registry says {entry.sha256}")
-            _VERIFIED[(path, entry.sha256)] = state
-        return path
+        if not entry.path.is_file():
+            raise FileNotFoundError(f"weights {weights!r}: shipped file {entry.path} is missing (broken install?)")
+        return verify_file(entry.path, entry.sha256, f"weights {weights!r}")
     path = Path(weights)
     if path.is_file():
         return path

@@ -154,7 +154,8 @@ def test_cli_methods_weights_and_demo(tmp_path, capsys):
     text = capsys.readouterr().out
     assert all(name in text for name in llrr.list_methods()) and "(default)" in text
     assert main(["weights"]) == 0
-    assert "default: the project's own LRRNet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "default (lrrnet): the project's own LRRNet" in out and "llrr_solver_t4 (learned-solver)" in out
     assert main(["demo", "--method", "average", "--out-dir", str(tmp_path), "-q"]) == 0
     text = capsys.readouterr().out
     assert "paper metrics: En" in text and "demo_fused.png" in text

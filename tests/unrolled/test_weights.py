@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from unrolled import LRRNet, LRRNetConfig, fuse_images, lrrnet
-from unrolled.weights import WEIGHTS, WEIGHTS_DIR, list_weights, resolve_weights, sha256_of
+from unrolled.weights import WEIGHTS, WEIGHTS_DIR, list_weights, read_registry, resolve_weights, sha256_of
 
 from ..conftest import Spy
 
@@ -20,7 +20,7 @@ def test_default_weights_are_shipped_and_load_strictly():
     assert path.stat().st_size < 1_000_000  # the limit for shipped weights
     assert sha256_of(path) == entry.sha256
     sidecar = json.loads(path.with_suffix(".json").read_text())
-    assert sidecar["sha256"] == entry.sha256 and sidecar["architecture"] == entry.meta["architecture"]
+    assert sidecar == entry.meta and sidecar["name"] == "default" and entry.kind == "lrrnet"
     model = lrrnet(weights="default")
     assert isinstance(model, LRRNet) and model.config == LRRNetConfig()
     assert sum(p.numel() for p in model.parameters()) == 49_204
@@ -96,3 +96,21 @@ def test_a_checkpoint_path_is_read_again_when_its_file_changes(tmp_path):
     torch.save(LRRNet(n=4, blocks=1).state_dict(), path)
     b = cached_model(path)
     assert b is not a and not b.ir.c0.conv.weight.equal(a.ir.c0.conv.weight)
+
+
+def test_the_registry_is_read_from_the_sidecars(tmp_path):
+    import shutil
+
+    assert list_weights() == ["default"] and list_weights("learned-solver") == ["llrr_solver_t4"]
+    for f in WEIGHTS_DIR.glob("*.json"):
+        shutil.copy(f, tmp_path / f.name)
+    assert {n: (e.file, e.sha256, e.kind) for n, e in read_registry(tmp_path).items()} == \
+        {n: (e.file, e.sha256, e.kind) for n, e in WEIGHTS.items()}
+    (tmp_path / "user.json").write_text(json.dumps({"file": "x.pt", "sha256": "0" * 64}))  # no name: not registered
+    assert set(read_registry(tmp_path)) == set(WEIGHTS)
+    (tmp_path / "twice.json").write_text(json.dumps({"name": "default", "file": "x.pt", "sha256": "0" * 64}))
+    with pytest.raises(ValueError, match=r"twice\.json repeats the registry name 'default'"):
+        read_registry(tmp_path)
+    (tmp_path / "twice.json").write_text(json.dumps({"name": "other", "file": "x.pt"}))
+    with pytest.raises(ValueError, match=r"twice\.json lacks \['sha256'\]"):
+        read_registry(tmp_path)
