@@ -54,6 +54,9 @@ class LossWeights:
     beta2: float = 0.01
     beta3: float = 0.5
     gamma4: float = 2000.0
+    middle_contrast: float = 0.0
+    """Not a weight: > 0 rescales the middle term's sources to this standard deviation (on [0, 255]) before their
+    features are mixed (:func:`unrolled.training.losses.with_contrast`, a deviation from the paper); 0: the paper."""
 
     def __post_init__(self):
         for f in fields(self):

@@ -1,4 +1,4 @@
-"""The detail-to-semantic loss of LRRNet (Eq. 10-14) and its frozen VGG-16 loss network.
+"""The detail-to-semantic loss of LRRNet (Eq. 10-14); its frozen VGG-16 loss network is :mod:`.vgg`.
 
     L_total   = gamma1 L_pixel + gamma2 L_shallow + L_middle + gamma4 L_deep                         (10)
     L_pixel   = || I_f - I_vi ||^2                                                                   (11)
@@ -22,181 +22,20 @@ every one and where ours could differ):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers._files import SHARED as _SHARED
-
-from .._atomic import safe_torch_load
 from ..inference import MINMAX_EPS
+from .vgg import CONVENTIONS, DEFAULT_VGG_WEIGHTS, VGGFeatures, vgg16_features
 
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
-           "gram", "minmax_255", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
+           "gram", "minmax_255", "with_contrast", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
 
-#: The Caffe VGG-16 weights (conv1_1 .. conv4_3) that the paper's loss expects (../shared/weights/README.md).
-DEFAULT_VGG_WEIGHTS = _SHARED / "weights" / "vgg16_caffe_conv1_1-conv4_3.pth"
-
-# VGG-16 "D" up to conv4_3: channels of each conv, "M" a 2x2 max pool. Indices in nn.Sequential follow torchvision's
-# ``vgg16().features`` (conv at 0, 2, 5, 7, 10, 12, 14, 17, 19, 21), so its state_dict names load as they are.
-_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
-_TAPS = (3, 8, 15, 22)  # indices of the ReLUs relu1_2, relu2_2, relu3_3, relu4_3
-_TAP_NAMES = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 #: Names of the sources' part of the loss (:meth:`FusionLoss.source_targets`): Phi1(I_vi) (Eq. 12), the middle
 #: targets w_ir Phik(I_ir) + w_vi Phik(I_vi) for k = 2, 3 (Eq. 13) and Gram(Phi4(I_ir)) (Eq. 14).
 SOURCE_TARGETS = ("vi_relu1_2", "mix_relu2_2", "mix_relu3_3", "ir_gram4_3")
-
-
-class _CaffeGrey255(nn.Module):
-    """Grey [0, 255] -> 3 equal channels, nothing else (the Caffe/Keras VGG-16 as the LRRNet authors use it)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.expand(-1, 3, -1, -1)
-
-
-class _TorchvisionImageNet(nn.Module):
-    """Grey [0, 255] -> [0, 1], 3 equal channels, then (x - ImageNet mean) / ImageNet std (torchvision's weights)."""
-
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.expand(-1, 3, -1, -1) / 255.0 - self.mean) / self.std
-
-
-#: Input conventions of VGG-16 weights: name -> the preprocessing module applied to grey [0, 255] images.
-CONVENTIONS: dict[str, type[nn.Module]] = {"caffe-grey255": _CaffeGrey255, "torchvision": _TorchvisionImageNet}
-
-
-class VGGFeatures(nn.Module):
-    """Frozen VGG-16 from conv1_1 to relu4_3; returns ``[relu1_2, relu2_2, relu3_3, relu4_3]``.
-
-    Build it with :func:`vgg16_features`, which loads weights. The module takes grey images of shape (N, 1, H, W) on
-    the [0, 255] scale and applies the preprocessing of its weights' convention itself. Its parameters never require
-    a gradient and it stays in eval mode (``train()`` is a no-op), so that it can sit inside a model being trained.
-
-    Parameters
-    ----------
-    convention : {"caffe-grey255", "torchvision"}
-        Input convention of the weights that will be loaded (see :data:`CONVENTIONS`).
-
-    Notes
-    -----
-    3x3 convolutions with zero padding 1, ReLU, 2x2 max pools of stride 2: the outputs have 64, 128, 256 and 512
-    channels at full, 1/2, 1/4 and 1/8 resolution (H and W are floored at each pool). Weights and activations are
-    kept channels-last (returned features too): on CPU the loss's forward and backward took ~18 % less CPU time that
-    way at 128x128 crops (about the same at 64x64).
-    """
-
-    def __init__(self, convention: str = "caffe-grey255"):
-        super().__init__()
-        if convention not in CONVENTIONS:
-            raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
-        self.convention = convention
-        self.preprocess = CONVENTIONS[convention]()
-        layers: list[nn.Module] = []
-        c_in = 3
-        for item in _LAYOUT:
-            if item == "M":
-                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            else:
-                layers += [nn.Conv2d(c_in, item, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-                c_in = item
-        self.features = nn.Sequential(*layers).to(memory_format=torch.channels_last)
-        self.requires_grad_(False)
-        super().train(False)
-
-    def train(self, mode: bool = True) -> VGGFeatures:
-        """Stay in eval mode whatever ``mode`` is (the loss network is frozen)."""
-        return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Features ``[relu1_2, relu2_2, relu3_3, relu4_3]`` of grey images ``x`` of shape (N, 1, H, W) on [0, 255]."""
-        if x.dim() != 4 or x.shape[1] != 1:
-            raise ValueError(f"VGGFeatures expects grey images of shape (N, 1, H, W), got {tuple(x.shape)}")
-        if min(x.shape[-2:]) < 8:
-            raise ValueError(f"VGGFeatures needs H, W >= 8 (three 2x2 pools before relu4_3), got {tuple(x.shape)}")
-        h = self.preprocess(x).contiguous(memory_format=torch.channels_last)
-        out = []
-        for i, layer in enumerate(self.features):
-            h = layer(h)
-            if i in _TAPS:
-                out.append(h)
-        return out
-
-
-def _weight_names() -> dict[str, tuple[int, ...]]:
-    """The 20 state_dict names this module needs and their shapes."""
-    return {k: tuple(v.shape) for k, v in VGGFeatures().state_dict().items()}
-
-
-def vgg16_features(weights: str | Path | None = DEFAULT_VGG_WEIGHTS, *, convention: str = "caffe-grey255",
-                   seed: int = 0) -> VGGFeatures:
-    """Build the frozen VGG-16 loss network and load its conv1_1 .. conv4_3 weights from a file.
-
-    Parameters
-    ----------
-    weights : str, Path or None
-        A ``.pth`` state_dict with torchvision's names ``features.{0,2,5,7,10,12,14,17,19,21}.{weight,bias}``
-        (other keys, such as the rest of a full torchvision VGG-16, are ignored). Default: the Caffe weights in
-        ../shared/weights (override the folder with the ``LLRR_SHARED`` environment variable). ``None`` gives
-        *random* weights (PyTorch's default initialisation, seeded by ``seed``): for tests and timing only, never for
-        training, since the loss then measures nothing meaningful. Nothing is ever downloaded.
-    convention : {"caffe-grey255", "torchvision"}
-        How the weights expect their input. "caffe-grey255" (the file in ../shared/weights, and what the authors
-        used): the grey [0, 255] image repeated to 3 channels. "torchvision" (``VGG16_Weights.IMAGENET1K_V1`` saved
-        with ``torch.save(vgg16(weights=...).state_dict(), path)``): /255, repeated, ImageNet mean/std.
-    seed : int
-        Seed of the random weights when ``weights`` is None (the global RNG is left as it was).
-
-    Returns
-    -------
-    VGGFeatures, float32, frozen, in eval mode.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``weights`` does not exist.
-    ValueError
-        Unknown convention, a file that is not a state_dict, or one whose tensors are missing or mis-shaped (all of
-        them are named in the message).
-
-    Examples
-    --------
-    >>> import torch
-    >>> vgg = vgg16_features(None)  # random weights: tests and benchmarks only
-    >>> [tuple(f.shape) for f in vgg(torch.rand(2, 1, 16, 16) * 255)]
-    [(2, 64, 16, 16), (2, 128, 8, 8), (2, 256, 4, 4), (2, 512, 2, 2)]
-    """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
-    if weights is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return VGGFeatures(convention)
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"VGG-16 weights not found: {path} (see ../shared/weights/README.md; pass weights=PATH"
-                                " to a torchvision-style state_dict, or weights=None for random test weights)")
-    state = safe_torch_load(path)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state_dict (a mapping of names to tensors), got {type(state)}")
-    needed = _weight_names()
-    missing = sorted(k for k in needed if k not in state)
-    misshaped = sorted(f"{k}: file {tuple(state[k].shape)} vs VGG-16 {needed[k]}" for k in needed
-                       if k in state and (not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != needed[k]))
-    if missing or misshaped:
-        raise ValueError(f"{path} does not hold VGG-16 conv1_1..conv4_3 with torchvision names:\n"
-                         f"  missing keys: {missing}\n  mis-shaped keys: {misshaped}")
-    vgg = VGGFeatures(convention)
-    vgg.load_state_dict({k: state[k].to(torch.float32) for k in needed}, strict=True)
-    return vgg
 
 
 def minmax_255(output: torch.Tensor, eps: float = MINMAX_EPS) -> torch.Tensor:
@@ -259,6 +98,20 @@ def deep_loss(fused_phi4: torch.Tensor, ir_phi4: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(gram(fused_phi4), gram(ir_phi4))
 
 
+def with_contrast(images: torch.Tensor, std: float) -> torch.Tensor:
+    """Each image of ``images`` (N, 1, H, W) rescaled about its mean to the standard deviation ``std`` (a flat image
+    stays flat): ``mean + (x - mean) std / max(std(x), 1e-6)``.
+
+    ``FusionLoss(middle_contrast=std)`` feeds the sources of the middle term (Eq. 13) through it, so that ``w_ir``
+    and ``w_vi`` weigh sources of one contrast whatever the data's (a deviation from the paper, whose target mixes
+    the raw sources: on RoadScene the infrared images have std 55 against 40 for the visible ones).
+    """
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    centred = images - mean
+    sd = centred.square().mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-6)
+    return mean + centred * (std / sd)
+
+
 def _check_weight(name: str, value) -> float:
     try:
         v = float(value)
@@ -282,6 +135,10 @@ class FusionLoss(nn.Module):
         Mix of the visible and infrared features in the middle target (Eq. 13).
     beta2, beta3 : float
         Weights of relu2_2 and relu3_3 in the middle term.
+    middle_contrast : float
+        0 (the paper): the middle target mixes the raw sources. ``> 0``: each source is first rescaled to this
+        standard deviation (:func:`with_contrast`), a deviation that makes ``w_ir`` and ``w_vi`` independent of the
+        data's contrast.
 
     Notes
     -----
@@ -307,17 +164,19 @@ class FusionLoss(nn.Module):
     """
 
     def __init__(self, vgg: VGGFeatures, *, gamma1: float = 10.0, gamma2: float = 1.5, w_vi: float = 0.5,
-                 w_ir: float = 3.0, beta2: float = 0.01, beta3: float = 0.5, gamma4: float = 2000.0):
+                 w_ir: float = 3.0, beta2: float = 0.01, beta3: float = 0.5, gamma4: float = 2000.0,
+                 middle_contrast: float = 0.0):
         super().__init__()
         if not isinstance(vgg, VGGFeatures):
             raise TypeError(f"vgg must be a VGGFeatures (build it with vgg16_features), got {type(vgg).__name__}")
         self.vgg = vgg
-        weights = dict(gamma1=gamma1, gamma2=gamma2, w_vi=w_vi, w_ir=w_ir, beta2=beta2, beta3=beta3, gamma4=gamma4)
+        weights = dict(gamma1=gamma1, gamma2=gamma2, w_vi=w_vi, w_ir=w_ir, beta2=beta2, beta3=beta3, gamma4=gamma4,
+                       middle_contrast=middle_contrast)
         for name, value in weights.items():
             setattr(self, name, _check_weight(name, value))
 
     def extra_repr(self) -> str:
-        names = ("gamma1", "gamma2", "w_vi", "w_ir", "beta2", "beta3", "gamma4")
+        names = ("gamma1", "gamma2", "w_vi", "w_ir", "beta2", "beta3", "gamma4", "middle_contrast")
         return ", ".join(f"{k}={getattr(self, k)}" for k in names)
 
     def source_targets(self, ir255: torch.Tensor, vi255: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -340,9 +199,13 @@ class FusionLoss(nn.Module):
         with torch.no_grad():
             both = torch.cat([ir255.detach().to(dtype), vi255.detach().to(dtype)])
             phi_ir, phi_vi = zip(*(f.chunk(2) for f in self.vgg(both)), strict=True)
+            mid_ir, mid_vi = phi_ir, phi_vi
+            if self.middle_contrast > 0:  # a deviation: the middle term's sources at one contrast
+                mid_ir, mid_vi = zip(*(f.chunk(2) for f in self.vgg(with_contrast(both, self.middle_contrast))),
+                                     strict=True)
             return {"vi_relu1_2": phi_vi[0],
-                    "mix_relu2_2": self.w_ir * phi_ir[1] + self.w_vi * phi_vi[1],
-                    "mix_relu3_3": self.w_ir * phi_ir[2] + self.w_vi * phi_vi[2],
+                    "mix_relu2_2": self.w_ir * mid_ir[1] + self.w_vi * mid_vi[1],
+                    "mix_relu3_3": self.w_ir * mid_ir[2] + self.w_vi * mid_vi[2],
                     "ir_gram4_3": gram(phi_ir[3])}
 
     @staticmethod

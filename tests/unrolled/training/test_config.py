@@ -37,7 +37,7 @@ def _pairs_dir(root: Path, images: list[np.ndarray]) -> Path:
 
 def test_toml_round_trip_and_relative_paths(tmp_path):
     config = TrainConfig(data=(str(tmp_path / "a"), str(tmp_path / "b 'q\"")), out_dir=str(tmp_path / "o"),
-                         lr=3e-4, steps=7, fast=False, loss=LossWeights(gamma1=0.0),
+                         lr=3e-4, steps=7, fast=False, loss=LossWeights(gamma1=0.0, middle_contrast=47.5),
                          model=LRRNetConfig(blocks=6, extractor="dense"))
     config.to_toml(tmp_path / "c.toml")
     assert TrainConfig.from_toml(tmp_path / "c.toml") == config
@@ -78,6 +78,7 @@ def test_the_shipped_configs():
     ('data = ["d"]\nsampling = "zoom"', "sampling must be one of .* got 'zoom'"),
     ('data = ["d"]\nvgg_convention = "caffe"', "vgg_convention must be one of .* got 'caffe'"),
     ('data = ["d"]\n[loss]\ngamma4 = -1', r"loss.gamma4 must be a finite number >= 0, got -1"),
+    ('data = ["d"]\n[loss]\nmiddle_contrast = "high"', r"loss.middle_contrast must be a finite number >= 0, got 'high'"),
     ('data = ["d"]\n[model]\nblocks = 0', "model.blocks must be a positive integer, got 0"),
     ('data = ["d"]\n[model]\nextractor = "unet"', "model.extractor must be one of .* got 'unet'"),
     ('data = "d"', "data must be a non-empty list of data folders, got 'd'"),

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from unrolled.training import losses as losses_module
 from unrolled.training.losses import (
-    CONVENTIONS,
     FusionLoss,
     VGGFeatures,
     deep_loss,
@@ -282,52 +281,6 @@ def test_bad_inputs_are_named():
 # ---------------------------------------------------------------------------------------------- loading weights
 
 
-def _random_state(seed=0):
-    return {f"features.{k}": v for k, v in vgg16_features(None, seed=seed).features.state_dict().items()}
-
-
-def test_loads_by_name_and_reports_missing_and_misshaped_keys(tmp_path):
-    state = _random_state(5)
-    full = dict(state, **{"features.24.weight": torch.zeros(512, 512, 3, 3), "classifier.0.weight": torch.zeros(2)})
-    torch.save(full, tmp_path / "full.pth")  # a whole torchvision VGG-16: the rest is ignored
-    vgg = vgg16_features(tmp_path / "full.pth")
-    for k, v in vgg.features.state_dict().items():
-        torch.testing.assert_close(v, state[f"features.{k}"], rtol=0, atol=0)
-    bad = dict(state)
-    del bad["features.19.bias"]
-    bad["features.5.weight"] = torch.zeros(128, 3, 3, 3)
-    torch.save(bad, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match=r"(?s)missing keys: \['features.19.bias'\].*features.5.weight: file "
-                                         r"\(128, 3, 3, 3\) vs VGG-16 \(128, 64, 3, 3\)"):
-        vgg16_features(tmp_path / "bad.pth")
-    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
-        vgg16_features(tmp_path / "nowhere.pth")
-
-
-def test_torchvision_convention_normalises_with_imagenet_statistics(tmp_path):
-    state = _random_state(6)
-    torch.save(state, tmp_path / "tv.pth")
-    vgg = vgg16_features(tmp_path / "tv.pth", convention="torchvision").to(D)
-    x = torch.rand(2, 1, 16, 16, dtype=D) * 255
-    mean = torch.tensor([0.485, 0.456, 0.406], dtype=D).reshape(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], dtype=D).reshape(1, 3, 1, 1)
-    ref = _vgg_by_hand({k: v.to(D) for k, v in state.items()}, (x.repeat(1, 3, 1, 1) / 255 - mean) / std)
-    # mean/std are float32 constants in the module: u = 6e-8 relative on the normalised input (|x| <= 2.6), carried
-    # through 10 convolutions (measured 6e-8 of max), hence 1e-6
-    for a, b in zip(vgg(x), ref, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6 * b.abs().max().item())
-    assert set(CONVENTIONS) == {"caffe-grey255", "torchvision"}
-
-
-def test_random_weights_are_seeded_and_leave_the_global_rng_alone():
-    torch.manual_seed(0)
-    before = torch.random.get_rng_state()
-    a, b = vgg16_features(None, seed=7), vgg16_features(None, seed=7)
-    assert torch.equal(torch.random.get_rng_state(), before)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
-    assert not torch.equal(a.features[0].weight, vgg16_features(None, seed=8).features[0].weight)
-
-
 @pytest.mark.shared
 def test_caffe_weights_shapes_determinism_and_a_sane_loss(demo_ir, demo_vi):
     path = shared_path("weights", "vgg16_caffe_conv1_1-conv4_3.pth")
@@ -357,3 +310,31 @@ def test_caffe_weights_shapes_determinism_and_a_sane_loss(demo_ir, demo_vi):
     assert at_vi["shallow"].item() < at_random["shallow"].item()
     assert at_vi["total"].item() < at_random["total"].item()
     assert all(torch.isfinite(v) for v in at_random.values())
+
+
+def test_with_contrast_sets_each_images_standard_deviation_and_keeps_its_mean():
+    from unrolled.training.losses import with_contrast
+
+    x = torch.rand(3, 1, 9, 11, dtype=D) * torch.tensor([10.0, 80.0, 200.0], dtype=D).reshape(3, 1, 1, 1)
+    x[2] = 7.0  # flat: stays flat
+    y = with_contrast(x, 40.0)
+    sd = lambda t: (t - t.mean()).square().mean().sqrt()  # noqa: E731
+    assert float(sd(y[0])) == pytest.approx(40.0, rel=1e-12) and float(sd(y[1])) == pytest.approx(40.0, rel=1e-12)
+    torch.testing.assert_close(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), rtol=1e-12, atol=1e-9)
+    assert torch.equal(y[2], x[2])
+
+
+def test_middle_contrast_changes_only_the_middle_targets(vgg64):
+    from unrolled.training.losses import with_contrast
+
+    g = torch.Generator().manual_seed(4)
+    ir, vi = torch.rand(2, 1, 24, 24, generator=g, dtype=D) * 255, torch.rand(2, 1, 24, 24, generator=g, dtype=D) * 90
+    paper = FusionLoss(vgg64).source_targets(ir, vi)
+    dev = FusionLoss(vgg64, middle_contrast=47.5).source_targets(ir, vi)
+    assert torch.equal(paper["vi_relu1_2"], dev["vi_relu1_2"]) and torch.equal(paper["ir_gram4_3"], dev["ir_gram4_3"])
+    phi_ir, phi_vi = vgg64(with_contrast(ir, 47.5)), vgg64(with_contrast(vi, 47.5))
+    for k, name in ((1, "mix_relu2_2"), (2, "mix_relu3_3")):
+        torch.testing.assert_close(dev[name], 3.0 * phi_ir[k] + 0.5 * phi_vi[k], rtol=1e-10, atol=1e-10)
+        assert not torch.allclose(dev[name], paper[name])
+    with pytest.raises(ValueError, match="middle_contrast"):
+        FusionLoss(vgg64, middle_contrast=-1.0)
