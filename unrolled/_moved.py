@@ -49,7 +49,18 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = self._specs.pop(module.__spec__.name)  # already executed: only give its spec back
 
 
+def _lrrnet_module_getattr(name: str):
+    """``unrolled.lrrnet.lrrnet`` (the builder, when it lived beside the network): now :func:`unrolled.weights.lrrnet`.
+    Installed on :mod:`unrolled.nets.lrrnet` from here, so that the networks never import the weights."""
+    if name == "lrrnet":
+        warnings.warn("unrolled.lrrnet.lrrnet moved to unrolled.weights.lrrnet (also unrolled.lrrnet() from the "
+                      "package); this alias goes in the next release", DeprecationWarning, stacklevel=2)
+        return importlib.import_module("unrolled.weights").lrrnet
+    raise AttributeError(f"module 'unrolled.nets.lrrnet' has no attribute {name!r}")
+
+
 def install() -> None:
-    """Put the alias finder on ``sys.meta_path`` (once)."""
+    """Put the alias finder on ``sys.meta_path`` (once) and the builder's old name on the network module."""
     if not any(isinstance(f, _Alias) for f in sys.meta_path):
         sys.meta_path.append(_Alias())
+    importlib.import_module("unrolled.nets.lrrnet").__getattr__ = _lrrnet_module_getattr

@@ -258,15 +258,3 @@ class LRRNet(nn.Module):
 
     def forward(self, ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
         return self.decompose(ir, vi)["fused"]
-
-
-def __getattr__(name: str):
-    if name == "lrrnet":  # the builder lives with the weights it loads (no import circle lrrnet <-> weights)
-        import warnings
-
-        from ..weights import lrrnet as builder
-
-        warnings.warn("unrolled.nets.lrrnet.lrrnet moved to unrolled.weights.lrrnet (also unrolled.lrrnet() from the "
-                      "package); this alias goes in the next release", DeprecationWarning, stacklevel=2)
-        return builder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -78,7 +78,7 @@ def test_the_shipped_configs():
     ('data = ["d"]\nsampling = "zoom"', "sampling must be one of .* got 'zoom'"),
     ('data = ["d"]\nvgg_convention = "caffe"', "vgg_convention must be one of .* got 'caffe'"),
     ('data = ["d"]\n[loss]\ngamma4 = -1', r"loss.gamma4 must be a finite number >= 0, got -1"),
-    ('data = ["d"]\n[loss]\nmiddle_contrast = "high"', r"loss.middle_contrast must be a finite number >= 0, got 'high'"),
+    ('data = ["d"]\n[loss]\nmiddle_contrast = "high"', r"loss.middle_contrast must be a finite number >= 0"),
     ('data = ["d"]\n[model]\nblocks = 0', "model.blocks must be a positive integer, got 0"),
     ('data = ["d"]\n[model]\nextractor = "unet"', "model.extractor must be one of .* got 'unet'"),
     ('data = "d"', "data must be a non-empty list of data folders, got 'd'"),

@@ -1,0 +1,41 @@
+"""The record of a training run (unrolled.training.log): exact float round trips, a restart that keeps only the rows
+it is given, atomic CSV writes, and the loss plot."""
+
+import math
+
+import pytest
+
+from unrolled.training.log import LOG_COLUMNS, TERMS, TrainLog, finite_row, plot_losses, read_log, write_rows
+
+
+def _row(step, x):
+    return {"step": step, **{t: x * (i + 1) for i, t in enumerate(TERMS)}, "seconds": 0.5}
+
+
+def test_rows_round_trip_exactly_and_a_restart_keeps_only_the_given_rows(tmp_path):
+    path = tmp_path / "log.csv"
+    rows = [_row(1, 0.1), _row(2, 1 / 3), _row(3, 2.0 ** -60)]
+    with TrainLog(path) as log:
+        for r in rows:
+            log.append(r)
+    assert read_log(path) == rows  # shortest exact repr: bit for bit
+    with TrainLog(path, rows[:1]) as log:  # a resume from a checkpoint that saved one row
+        log.append(_row(2, 7.0))
+    assert read_log(path) == [rows[0], _row(2, 7.0)]
+    assert path.read_text().splitlines()[0] == ",".join(LOG_COLUMNS)
+
+
+def test_write_rows_is_atomic_and_keeps_the_columns(tmp_path):
+    path = tmp_path / "val.csv"
+    write_rows(path, [{"step": 0, "VIF": 1.25}, {"step": 50, "VIF": 0.1}])
+    assert path.read_text() == "step,VIF\n0,1.25\n50,0.1\n"
+    with pytest.raises(KeyError):
+        write_rows(path, [{"step": 0, "VIF": 1.0}, {"step": 1}])  # a row without a column: nothing is written
+    assert path.read_text() == "step,VIF\n0,1.25\n50,0.1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["val.csv"]
+
+
+def test_finite_row_and_the_plot(tmp_path):
+    assert finite_row(_row(1, 1.0)) and not finite_row({**_row(1, 1.0), "middle": math.nan})
+    png = plot_losses([_row(s, 1.0 / s) for s in range(1, 60)], tmp_path / "losses.png", title="t")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
