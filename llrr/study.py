@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 
 from solvers._files import SHARED
 
-from .study_start import mix_grid, mix_sweep, per_source_vif
+from .study_start import mix_grid, mix_sweep, per_source_vif, seed_sweep
 
 __all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_grid", "mix_sweep", "per_source_vif", "reference_validation",
-           "score_folder", "select_step", "ship", "study"]
+           "score_folder", "seed_sweep", "select_step", "ship", "study"]
 
 REPO = Path(__file__).resolve().parents[1]
 OFFICIAL = SHARED / "weights" / "lrrnet_official_tno_block4.model"
@@ -241,6 +241,8 @@ def main(argv=None) -> None:
     ap.add_argument("--figure", type=Path, help="with --inspect: PNG of validation pairs fused by each model")
     ap.add_argument("--shares", nargs="+", type=float, default=[0.5, 0.6, 0.7, 0.8, 0.9],
                     help="visible shares for --mix-sweep (default: %(default)s)")
+    ap.add_argument("--seeds", nargs="+", type=int, help="score the initial network of the one config given for each "
+                    "of these seeds on validation (seed_sweep) and write a CSV")
     ap.add_argument("--mixes", nargs="+", metavar="LOW_IR,LOW_VI,SPARSE_IR,SPARSE_VI", help="score the Algorithm-1 "
                     "initialisation with these decoder weights on validation (mix_grid) and write a CSV")
     ap.add_argument("--rule", default="goal", help="selection rule: goal or metric:NAME (default: %(default)s)")
@@ -267,6 +269,13 @@ def main(argv=None) -> None:
         rows = per_source_vif(TrainConfig.from_toml(args.configs[0]), models, figure=args.figure)
         text = "\n".join([",".join(rows[0])] + [",".join([r["model"]] + [f"{v:.6g}" for v in list(r.values())[1:]])
                                                  for r in rows]) + "\n"
+    elif args.seeds:
+        from unrolled.training.config import TrainConfig
+
+        if len(args.configs) != 1:
+            ap.error("--seeds takes exactly one config")
+        rows = seed_sweep(TrainConfig.from_toml(args.configs[0]), args.seeds)
+        text = "\n".join([",".join(rows[0])] + [",".join(f"{v:.6g}" for v in r.values()) for r in rows]) + "\n"
     elif args.mixes:
         from unrolled.training.config import TrainConfig
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["MIX_KEYS", "mix_grid", "mix_sweep", "per_source_vif", "source_gains"]
+__all__ = ["MIX_KEYS", "mix_grid", "mix_sweep", "per_source_vif", "seed_sweep", "source_gains"]
 
 MIX_KEYS = ("low_ir", "low_vi", "sparse_ir", "sparse_vi")
 
@@ -91,6 +91,40 @@ def mix_grid(config, mixes, *, reference: dict[str, float] | None = None, progre
         scores = validator(net)
         rows.append({**dict(zip(MIX_KEYS, (*low, *sparse), strict=True)), **scores,
                      "criteria": sum(goal_met(scores, reference).values())})
+    return rows
+
+
+def seed_sweep(config, seeds, *, reference: dict[str, float] | None = None, progress: bool = True) -> list[dict]:
+    """Validation scores of the initial network of ``config`` (as ``llrr train`` builds it: ``torch.manual_seed``, then
+    :func:`unrolled.training.loop.initial_model`) for each seed of ``seeds``: the starting points a random-init run
+    can be given, chosen on validation only.
+
+    Returns one row per seed: ``seed``, the paper-profile means with ``VIF_ir`` and ``VIF_vi``, and ``criteria``
+    (goal criteria met against ``reference``, default the released checkpoint on the same pairs).
+    """
+    from dataclasses import replace
+
+    import torch
+
+    from unrolled.training.data import PairDataset
+    from unrolled.training.loop import initial_model
+    from unrolled.training.validation import split_pairs
+
+    from .study import goal_met, reference_validation
+    from .training import MetricValidator
+
+    if config.val_fraction == 0:
+        raise ValueError("seed_sweep needs a config with val_fraction > 0")
+    seeds = [int(s) for s in seeds]
+    full = PairDataset(config.data, min_size=config.crop, progress=progress)
+    train_idx, val_idx = split_pairs(full.names(), config.val_fraction)
+    validator = MetricValidator(full.subset(val_idx).images, profile="paper", per_source=True)
+    reference = reference_validation(config) if reference is None else reference
+    rows = []
+    for seed in tqdm(seeds, desc="seeds", disable=not progress):
+        torch.manual_seed(seed)
+        scores = validator(initial_model(replace(config, seed=seed), full.subset(train_idx)).eval())
+        rows.append({"seed": seed, **scores, "criteria": sum(goal_met(scores, reference).values())})
     return rows
 
 

@@ -197,3 +197,25 @@ def test_source_gains_recover_a_known_mix(rng):
     ir, vi = rng.random((2, 40, 50)) * 255
     a, b = source_gains(ir, vi, -0.3 * ir + 1.2 * vi + 7 + rng.normal(0, 1e-3, ir.shape))
     assert a == pytest.approx(-0.3, abs=1e-4) and b == pytest.approx(1.2, abs=1e-4)
+
+
+def test_the_seed_sweep_scores_the_initial_network_llrr_train_builds(tmp_path):
+    from llrr.study import seed_sweep
+    from llrr.training import MetricValidator
+    from tests.conftest import write_demo_pairs
+    from unrolled.nets.lrrnet import LRRNetConfig
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.data import PairDataset
+    from unrolled.training.validation import split_pairs
+
+    folder = write_demo_pairs(tmp_path / "pairs", 6, (80, 96))
+    config = TrainConfig(data=(str(folder),), crop=32, val_fraction=0.34, model=LRRNetConfig(n=8, blocks=1))
+    rows = seed_sweep(config, [3, 4], reference=dict(REF, SD=1e9), progress=False)
+    assert [r["seed"] for r in rows] == [3, 4] and rows[0]["VIF"] != rows[1]["VIF"]
+    data = PairDataset([folder])
+    validator = MetricValidator(data.subset(split_pairs(data.names(), 0.34)[1]).images)
+    torch.manual_seed(4)
+    net = LRRNet(config.model).to(torch.float32).eval()  # what llrr train starts from with seed 4
+    assert {m: rows[1][m] for m in validator(net)} == pytest.approx(validator(net), rel=1e-12)
+    with pytest.raises(ValueError, match="val_fraction > 0"):
+        seed_sweep(TrainConfig(data=(str(folder),)), [0], reference=REF)
