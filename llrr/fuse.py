@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers._images import unit_scale
+
 from .io import read_image, write_image
 from .methods import get_method
 
@@ -69,19 +71,8 @@ def _as_input(image, name: str) -> _Input:
         name = f"{name} ({image})"
         image = read_image(image)
     a = np.asarray(image)
-    if a.dtype == np.uint8:
-        kind, x = "uint8", a / 255.0
-    elif a.dtype == np.uint16:
-        kind, x = "uint16", a / 65535.0
-    elif a.dtype.kind == "f":
-        kind, x = "float", a.astype(np.float64)
-        if not np.isfinite(x).all():
-            raise ValueError(f"{name} contains non-finite values (NaN or Inf)")
-        if x.size and (x.min() < 0.0 or x.max() > 1.0):
-            raise ValueError(f"{name}: float images must lie in [0, 1], got values in [{x.min():.4g}, {x.max():.4g}]"
-                             "; scale them, or pass uint8/uint16 arrays")
-    else:
-        raise TypeError(f"{name} must be a uint8, uint16 or float image (or a path), got dtype {a.dtype}")
+    x = unit_scale(a, name)  # the one convention (solvers._images): v / 255, v / 65535, floats in [0, 1]
+    kind = "uint8" if a.dtype == np.uint8 else "uint16" if a.dtype == np.uint16 else "float"
     if x.ndim == 3 and x.shape[2] == 4:
         x = x[..., :3]  # alpha dropped
     if x.ndim == 3 and x.shape[2] == 3:

@@ -100,21 +100,22 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return a[..., :3].astype(np.float64) @ _LUMA
 
 
-def unit_scale(image: np.ndarray) -> np.ndarray:
-    """An image on [0, 1] as float64: uint8 / 255, uint16 / 65535; float arrays are checked to lie in [0, 1] and
-    returned as float64."""
+def unit_scale(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """An image on [0, 1] as float64: uint8 / 255, uint16 / 65535; float arrays are checked to be finite and to lie
+    in [0, 1] and returned as float64. Errors name the image by ``name``."""
     a = np.asarray(image)
     if a.dtype == np.uint8:
         return a / 255.0
     if a.dtype == np.uint16:
         return a / 65535.0
     if a.dtype.kind != "f":
-        raise TypeError(f"expected a uint8, uint16 or float image, got dtype {a.dtype}")
+        raise TypeError(f"{name} must be a uint8, uint16 or float image, got dtype {a.dtype}")
     x = a.astype(np.float64)
     if not np.isfinite(x).all():
-        raise ValueError("the image contains non-finite values (NaN or Inf)")
+        raise ValueError(f"{name} contains non-finite values (NaN or Inf)")
     if x.size and (x.min() < 0.0 or x.max() > 1.0):
-        raise ValueError(f"float images must lie in [0, 1], got values in [{x.min():.4g}, {x.max():.4g}]")
+        raise ValueError(f"{name}: float images must lie in [0, 1], got values in [{x.min():.4g}, {x.max():.4g}]; "
+                         "scale them, or pass uint8/uint16 arrays")
     return x
 
 

@@ -108,8 +108,7 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1):
-        raise ValueError(f"tile must be a positive integer or None, got {tile!r}")
+    _check_tile(tile)
     if not isinstance(model, LRRNet):
         raise TypeError(f"model must be an LRRNet, got {type(model).__name__}")
     radius = model.config.receptive_radius
@@ -133,18 +132,31 @@ def fuse_images(model: LRRNet, ir, vi, *, normalization: str = "official", tile:
     return _fuse(model, ir, vi, normalization, tile, overlap, fast)
 
 
+def _check_tile(tile) -> None:
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1):
+        raise ValueError(f"tile must be a positive integer or None, got {tile!r}")
+
+
 def fuse_validated(model: LRRNet, ir: np.ndarray, vi: np.ndarray, *, tile: int | None = None) -> np.ndarray:
     """:func:`fuse_images` with ``normalization="minmax"`` for a caller that has validated the images already.
 
     ``ir`` and ``vi`` must be finite float64 arrays of one shape (H, W); that is what :func:`llrr.fuse` hands its
-    methods, so each image is checked once, at llrr's public boundary. Only what depends on the model is checked
-    here: the images must cover its receptive field. ``tile`` as in :func:`fuse_images` (a positive int or None).
+    methods, so each image's values are checked once, at llrr's public boundary (call :func:`fuse_images` with
+    images of unknown provenance). Here only the types, shapes and options are checked (no pass over the pixels) and
+    what depends on the model: the images must cover its receptive field. ``tile`` as in :func:`fuse_images`.
     """
+    _check_tile(tile)
+    for name, a in (("ir", ir), ("vi", vi)):  # O(1) checks of what a caller might get wrong; no pass over pixels
+        if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.ndim != 2:
+            got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise ValueError(f"fuse_validated takes float64 (H, W) arrays (as llrr.fuse hands them), got {name}: {got}")
+    if ir.shape != vi.shape:
+        raise ValueError(f"ir and vi must have the same shape, got ir {ir.shape} and vi {vi.shape}")
     radius = model.config.receptive_radius
     if min(ir.shape) < 2 * radius + 1:
         raise ValueError(f"images of shape {ir.shape} are too small for this network: its receptive field is "
                          f"{2 * radius + 1} x {2 * radius + 1} pixels; give images at least that large")
-    return _fuse(model, ir, vi, "minmax", tile, radius, None)
+    return _fuse(model, ir, vi, "minmax", None if tile is None else int(tile), radius, None)
 
 
 def _fuse(model: LRRNet, ir: np.ndarray, vi: np.ndarray, normalization: str, tile: int | None, overlap: int,

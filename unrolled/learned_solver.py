@@ -71,14 +71,14 @@ from solvers.dictionary import dct_atoms
 
 from ._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
 from .nets.llrr import PatchLLRRNet
-from .weights import WEIGHTS, verify_file
+from .weights import WEIGHTS_DIR, verify_file
 
 __all__ = ["LearnedSolverConfig", "eq5_objective", "patch_objective", "load_images", "random_crops",
            "training_dirs", "train_learned_solver", "save_learned_solver", "load_learned_solver", "heldout_crops",
            "DEFAULT_WEIGHTS"]
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WEIGHTS = WEIGHTS["llrr_solver_t4"].path
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "llrr_solver_t4.pt"
 """The shipped learned solver (registry name "llrr_solver_t4" of :data:`unrolled.weights.WEIGHTS`)."""
 DEMO_PAIR = (REPO / "llrr" / "data" / "demo_ir.png", REPO / "llrr" / "data" / "demo_vi.png")
 
@@ -248,7 +248,8 @@ def random_crops(images: list[np.ndarray], n: int, crop: int, rng: np.random.Gen
 # ---------------------------------------------------------------------------------------------- training
 def train_learned_solver(images: list[np.ndarray], config: LearnedSolverConfig = LearnedSolverConfig(), *,
                          progress: bool = True) -> tuple[PatchLLRRNet, dict]:
-    """Train the T-block network from Algorithm 1 to minimise Eq. 5 on random crops of ``images`` (uint8 grey).
+    """Train the T-block network from Algorithm 1 to minimise Eq. 5 on random crops of ``images`` (grey on the 8-bit
+    scale, as :func:`load_images` reads them).
 
     Returns
     -------

@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib
 import warnings
 
-_MOVED = {"heldout_crops": "unrolled.learned_solver", "Record": "benchmarks.learned_solver",
-          "compare": "benchmarks.learned_solver", "markdown": "benchmarks.learned_solver",
-          "plot": "benchmarks.learned_solver", "main": "benchmarks.learned_solver"}
+_MOVED = {"heldout_crops": "unrolled.learned_solver",
+          **{name: "benchmarks.learned_solver" for name in ("Record", "compare", "markdown", "plot", "main", "threads",
+                                                             "SOLVERS", "CHECKPOINTS", "FAST_CHECKPOINTS",
+                                                             "REFERENCE_ITER", "FAST_REFERENCE_ITER")}}
 
 
 def __getattr__(name: str):
@@ -25,3 +26,7 @@ def __getattr__(name: str):
         raise ImportError(f"unrolled.learned_solver_compare.{name} moved to {target}, which is only importable from "
                           "a source checkout of llrr (run from the repository root)") from err
     return getattr(module, name)
+
+
+if __name__ == "__main__":
+    __getattr__("main")()

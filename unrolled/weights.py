@@ -82,18 +82,20 @@ def sha256_of(path) -> str:
     return sha256_file(path)
 
 
-_VERIFIED: dict[tuple[Path, str], tuple[int, int]] = {}
-"""(shipped file, registry sha256) pairs that matched, with the (mtime_ns, size) the file had then."""
+_VERIFIED: dict[tuple[Path, str], tuple[int, int, int]] = {}
+"""(shipped file, registry sha256) pairs that matched, with the :func:`_state` the file had then."""
 
 
-def _state(path: Path) -> tuple[int, int]:
+def _state(path: Path) -> tuple[int, int, int]:
+    """What tells a file's versions apart without reading it: modification time, size and inode (an atomic rewrite,
+    as every writer here does, gets a new inode even within one timestamp tick)."""
     st = path.stat()
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def verify_file(path: Path, sha256: str, what: str) -> Path:
-    """``path`` if its sha256 is ``sha256`` (hashed once per process and state of the file: modification time and
-    size), else ValueError naming ``what``; the one check every shipped weight goes through."""
+    """``path`` if its sha256 is ``sha256`` (hashed once per process and state of the file: modification time, size
+    and inode), else ValueError naming ``what``; the one check every shipped weight goes through."""
     state = _state(path)
     if _VERIFIED.get((path, sha256)) != state:
         digest = sha256_of(path)
@@ -122,13 +124,13 @@ def resolve_weights(weights) -> Path:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int, size: int) -> LRRNet:
+def _load(path: str, mtime_ns: int, size: int, inode: int) -> LRRNet:
     return load_official_checkpoint(path)
 
 
 def cached_model(weights) -> LRRNet:
     """The LRRNet of ``weights`` (as :func:`lrrnet`), loaded once per process and state of its file (path,
-    modification time, size; a rewritten file is read again), in eval mode.
+    modification time, size, inode; a rewritten file is read again), in eval mode.
 
     The model is shared by every caller: use it, do not change it (:func:`lrrnet` gives a model of one's own). It is
     what :func:`llrr.fuse` and ``llrr fuse`` use, so that fusing a folder resolves, hashes and loads the weights

@@ -26,7 +26,8 @@ def load_model(weights="default"):
 
 def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int | None = None,
                 progress: bool = False) -> np.ndarray:
-    """Fuse with LRRNet.
+    """Fuse with LRRNet (the "lrrnet" method of :func:`llrr.fuse`, which validates the images first; call
+    ``llrr.fuse(ir, vi, method="lrrnet")`` rather than this function with images of unknown provenance).
 
     Parameters
     ----------

@@ -277,3 +277,19 @@ def test_fuse_walks_down_once_validating_each_image_once_and_reusing_the_weights
     assert checks.calls == 1
     for out in outs:
         np.testing.assert_array_equal(out, np.round(ref * 255.0).astype(np.uint8))
+
+
+def test_options_and_shapes_are_checked_on_the_validated_path():
+    from unrolled.inference import fuse_validated
+    from unrolled.weights import cached_model
+
+    ir_path, vi_path = demo_pair()
+    with pytest.raises(ValueError, match="tile must be a positive integer or None, got -5"):
+        llrr.fuse(ir_path, vi_path, tile=-5)
+    model, grey = cached_model("default"), np.zeros((30, 30))
+    with pytest.raises(ValueError, match=r"got vi: float64 \(30, 30, 3\)"):
+        fuse_validated(model, grey, np.zeros((30, 30, 3)))
+    with pytest.raises(ValueError, match=r"got ir: uint8"):
+        fuse_validated(model, grey.astype(np.uint8), grey)
+    with pytest.raises(ValueError, match="same shape"):
+        fuse_validated(model, grey, np.zeros((30, 31)))

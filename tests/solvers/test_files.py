@@ -56,7 +56,7 @@ def test_each_helper_exists_once():
     import unrolled.training.losses
 
     eps = unrolled.inference.MINMAX_EPS
-    assert unrolled.training.losses.MINMAX_EPS is eps == 1e-5
+    assert unrolled.training.losses.MINMAX_EPS is unrolled.training.data.MINMAX_EPS is eps == 1e-5
     assert unrolled.training.data.minmax01 is unrolled.inference.minmax01
 
 

@@ -164,3 +164,15 @@ def test_the_old_compare_module_forwards_with_a_deprecation_warning():
         assert old.main is main
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         old.nope  # noqa: B018
+
+
+def test_the_old_compare_command_still_runs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    res = subprocess.run([sys.executable, "-m", "unrolled.learned_solver_compare", "compare", "--fast", "--out",
+                          str(tmp_path / "c.md")], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "c.md").read_text().startswith("# The learned LLRR solver")

@@ -42,3 +42,22 @@ def test_every_new_module_exists_and_no_old_file_is_left():
     for old, new in MOVED.items():
         assert (ROOT / (new.replace(".", "/") + ".py")).is_file(), new
         assert not (ROOT / (old.replace(".", "/") + ".py")).exists(), old
+
+
+def test_the_old_fast_module_names_read_and_write_through_the_package():
+    import warnings
+
+    import unrolled.fast as fast
+    import unrolled.fast.infer as infer
+    import unrolled.fast.support as support
+
+    before = infer.MAX_STRIP
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fast.MAX_STRIP = before + 7  # the old way to tune the strips: it must still reach the kernels' module
+            assert infer.MAX_STRIP == before + 7 and fast.MAX_STRIP == before + 7
+            assert fast.structure_reason is support.structure_reason
+        assert sum(w.category is DeprecationWarning for w in caught) == 3
+    finally:
+        infer.MAX_STRIP = before

@@ -83,6 +83,8 @@ def test_shipped_weights_are_hashed_and_loaded_once_per_state_of_their_file(monk
 
 
 def test_a_checkpoint_path_is_read_again_when_its_file_changes(tmp_path):
+    import os
+
     import torch
 
     from unrolled.weights import cached_model
@@ -93,7 +95,9 @@ def test_a_checkpoint_path_is_read_again_when_its_file_changes(tmp_path):
     a = cached_model(path)
     assert cached_model(path) is a
     torch.manual_seed(1)
-    torch.save(LRRNet(n=4, blocks=1).state_dict(), path)
+    torch.save(LRRNet(n=4, blocks=1).state_dict(), path)  # rewritten in place: same inode, maybe the same size
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a distinct time, whatever the clock's tick
     b = cached_model(path)
     assert b is not a and not b.ir.c0.conv.weight.equal(a.ir.c0.conv.weight)
 

@@ -251,18 +251,18 @@ def fast_forward(model: LRRNet, ir, vi, *, strip: int | None = None, threads: in
     a, b = _as_images("ir", ir, False), _as_images("vi", vi, False)
     if a.shape != b.shape:
         raise ValueError(f"ir and vi must have the same shape, got {tuple(np.shape(ir))} and {tuple(np.shape(vi))}")
-    images = np.concatenate([a, b])
+    holder = [np.concatenate([a, b])]
     del a, b  # only the concatenated copy is kept, and only while the branches run: less memory at the peak
-    return _forward(model, [images], strip, threads)
+    return _forward(model, holder, strip, threads)
 
 
 def forward_validated(model: LRRNet, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """:func:`fast_forward` for a caller that has checked everything: a model :func:`fast_supported` accepts and two
     finite arrays of one shape (H, W), at least 2 x 2 (:func:`unrolled.inference.fuse_validated`). Converts them to
     float32 once, into the one buffer the kernels read."""
-    images = np.empty((2, *ir.shape), np.float32)
-    images[0], images[1] = ir, vi
-    return _forward(model, [images], None, None)
+    holder = [np.empty((2, *ir.shape), np.float32)]
+    holder[0][0], holder[0][1] = ir, vi
+    return _forward(model, holder, None, None)  # the only reference to the buffer is in holder: freed after use
 
 
 def _forward(model: LRRNet, holder: list, strip: int | None, threads: int | None) -> np.ndarray:

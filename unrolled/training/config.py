@@ -89,9 +89,8 @@ class TrainConfig:
     init : {"random", "algorithm1"}
         The initial weights: the authors' random initialisation, or the network equal to T iterations of Algorithm 1
         with dictionaries learned on the training pairs (:func:`unrolled.training.init.lrrnet_from_training_data`,
-        seeded by
-        ``seed``; the images as the sampling draws them: resized to the crop for "resize"), its decoder averaging
-        the two reconstructions. "algorithm1" needs the "llrr" extractor.
+        seeded by ``seed``; the images as the sampling draws them: resized to the crop for "resize"), its decoder
+        averaging the two reconstructions. "algorithm1" needs the "llrr" extractor.
     init_low, init_sparse : (float, float)
         With ``init = "algorithm1"``: the decoder's weights (infrared, visible) of the two sources' base and salient
         parts (:func:`unrolled.training.init.lrrnet_from_problems`); default (0.5, 0.5) each, the average of the two

@@ -35,10 +35,10 @@ import torch
 from solvers._files import IMAGE_SUFFIXES, images_by_stem
 from solvers._images import read_grey
 
-from ..inference import minmax01
+from ..inference import MINMAX_EPS, minmax01
 
 __all__ = ["ImagePair", "Batch", "find_pairs", "read_grey", "PairDataset", "CropSampler", "minmax01", "resize_bilinear",
-           "IMAGE_SUFFIXES", "SAMPLINGS"]
+           "IMAGE_SUFFIXES", "MINMAX_EPS", "SAMPLINGS"]
 
 SAMPLINGS = ("crop", "resize", "scale")
 

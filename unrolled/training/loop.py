@@ -21,9 +21,8 @@ A run writes into ``config.out_dir``:
     with its sha256, the architecture, the training config, the data and the final losses;
 ``val.csv``, ``best.pt`` + ``best.json``
     with a validation split (``config.val_fraction``, :mod:`unrolled.training.validation`): before the first step and
-    every
-    ``val_every`` steps (so a run extended with ``--resume`` validates at the steps an uninterrupted one does), the
-    validation scores (rewritten atomically each time), and the weights of the step with the best ``val_metric`` so
+    every ``val_every`` steps (so a run extended with ``--resume`` validates at the steps an uninterrupted one does),
+    the validation scores (rewritten atomically each time), and the weights of the step with the best ``val_metric`` so
     far (their sidecar adds that step and its scores). ``val_patience`` stops a run early; ``lrrnet.pt`` then holds
     the last step's weights, ``best.pt`` the selected ones.
 ``validated/step_NNNNNN.pt``
