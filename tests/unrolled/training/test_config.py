@@ -4,11 +4,8 @@ key, the value or the path."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from tests.conftest import DEMO_DIR, REPO
 from unrolled.nets.lrrnet import LRRNetConfig
@@ -17,20 +14,6 @@ from unrolled.training.loop import train
 
 CONFIGS = REPO / "configs"
 SHARED = (REPO.parent / "shared").resolve()  # where configs/default.toml points (beside the repository; links followed)
-
-
-def _save(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-    return path
-
-
-def _pairs_dir(root: Path, images: list[np.ndarray]) -> Path:
-    """ir/ and vi/ folders; the visible image of each pair is 255 - the infrared one."""
-    for i, a in enumerate(images):
-        _save(root / "ir" / f"p{i}.png", a)
-        _save(root / "vi" / f"p{i}.png", 255 - a)
-    return root
 
 
 # ---- the config --------------------------------------------------------------------------------------------------

@@ -3,41 +3,14 @@ random weights."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from unrolled.training.vgg import CONVENTIONS, vgg16_features
 
-# Tolerances: the tests compute in float64 (D). A term computed two ways (the module and a hand computation) differs
-# by the rounding of its sums, <= 1.1e-16 x (number of terms, <= 1e4) -> rtol 1e-12 for the closed forms, 1e-10 or
-# 1e-9 where a longer chain follows (the VGG convolutions, gradients through the Gram matrix or the min-max). Every
-# comparison is relative (or exact), so that terms of any size -- the deep term is ~1e-12 with random VGG weights --
-# are really compared.
-D = torch.float64
-CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21)
+from .test_losses import D, _vgg_by_hand
 
 
 def _random_state(seed=0):
     return {f"features.{k}": v for k, v in vgg16_features(None, seed=seed).features.state_dict().items()}
-
-
-def _grad(loss, x):
-    (g,) = torch.autograd.grad(loss, x)
-    return g
-
-
-def _vgg_by_hand(state, x3):
-    """relu1_2, relu2_2, relu3_3, relu4_3 of a 3-channel input, written out with F.conv2d from the state_dict."""
-    def conv(h, i):
-        return F.relu(F.conv2d(h, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
-
-    out, h = [], x3
-    for block in ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21)):
-        if out:
-            h = F.max_pool2d(h, 2)
-        for i in block:
-            h = conv(h, i)
-        out.append(h)
-    return out
 
 
 def test_loads_by_name_and_reports_missing_and_misshaped_keys(tmp_path):
