@@ -16,15 +16,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .metrics import PROFILES, compute, list_metrics
+from .metrics._common import as_uint8_grey
 
 __all__ = ["MetricValidator", "train"]
 
 VIF_SCALE = {"paper": 1.0, "standard": 255.0}  # the image scale of each profile's VIF (llrr.metrics)
-
-
-def _uint8(a: np.ndarray) -> np.ndarray:
-    """A raw grey training image (uint8, or float on [0, 255]) as uint8."""
-    return a if a.dtype == np.uint8 else np.clip(np.round(a), 0, 255).astype(np.uint8)
 
 
 class MetricValidator:
@@ -64,7 +60,9 @@ class MetricValidator:
                              f"{list_metrics(profile)}")
         if len(pairs) == 0:
             raise ValueError("the validation split holds no pairs")
-        self.pairs = [(_uint8(np.asarray(a)), _uint8(np.asarray(b))) for a, b in pairs]
+        # grey on the 8-bit scale (uint8, or float32 v / 257 from 16-bit files) as the metrics read it: uint8
+        self.pairs = [(as_uint8_grey(a, "validation infrared image"), as_uint8_grey(b, "validation visible image"))
+                      for a, b in pairs]
         self.profile, self.metrics = profile, tuple(names)
         self.higher_is_better = {m: PROFILES[profile][m].higher_is_better for m in names}
         self.per_source = bool(per_source)
