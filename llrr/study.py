@@ -9,7 +9,10 @@ selection rule picks one step from ``val.csv`` alone (:func:`select_step`):
 * ``"goal"``: the step meeting the most of the goal's criteria against the released checkpoint on the same
   validation pairs (En, SD, MI, VIF at least its values, Nabf at most its value + 0.02; where ``val.csv`` records
   them, also each source's VIF term ``VIF_ir`` and ``VIF_vi``: the paper's VIF averages the two, so an output that
-  copies the visible image can beat the released checkpoint on all five without fusing), ties broken by VIF.
+  copies the visible image can beat the released checkpoint on all five without fusing), ties broken by VIF;
+* ``"balance"``: the step whose weaker source is closest to the released checkpoint's, i.e. the highest
+  ``min(VIF_ir / VIF_ir_ref, VIF_vi / VIF_vi_ref)`` (:func:`balance`), ties broken by the goal's count. An output
+  that copies one source scores its other source's low term; the rule prefers outputs that keep both.
 
 The starting point of ``init = "algorithm1"`` runs can be chosen the same way (:mod:`llrr.study_start`:
 ``python -m llrr.study --mix-sweep CONFIG --shares 0.5 0.6 ... --out FILE.csv``): the network initialised as
@@ -32,10 +35,10 @@ from tqdm.auto import tqdm
 
 from solvers._files import SHARED
 
-from .study_start import mix_grid, mix_sweep, per_source_vif, seed_sweep
+from .study_start import merged_log, mix_grid, mix_sweep, per_source_log, per_source_vif, seed_sweep
 
-__all__ = ["GOAL_HIGHER", "NABF_SLACK", "main", "mix_grid", "mix_sweep", "per_source_vif", "reference_validation",
-           "score_folder", "seed_sweep", "select_step", "ship", "study"]
+__all__ = ["GOAL_HIGHER", "NABF_SLACK", "balance", "main", "mix_grid", "mix_sweep", "per_source_log", "per_source_vif",
+           "reference_validation", "rule_key", "score_folder", "seed_sweep", "select_step", "ship", "study"]
 
 REPO = Path(__file__).resolve().parents[1]
 OFFICIAL = SHARED / "weights" / "lrrnet_official_tno_block4.model"
@@ -56,6 +59,44 @@ def goal_met(scores: dict[str, float], reference: dict[str, float]) -> dict[str,
     return met
 
 
+def balance(scores: dict[str, float], reference: dict[str, float]) -> float:
+    """``min(VIF_ir / VIF_ir_ref, VIF_vi / VIF_vi_ref)``: how close the weaker of the two sources' VIF terms comes to
+    the reference's (1.0: both at least the reference's).
+
+    Examples
+    --------
+    >>> balance({"VIF_ir": 0.5, "VIF_vi": 2.0}, {"VIF_ir": 1.0, "VIF_vi": 1.0})
+    0.5
+    """
+    missing = [m for m in PER_SOURCE if m not in scores or m not in reference]
+    if missing:
+        raise ValueError(f"the rule 'balance' needs the per-source VIF terms {list(PER_SOURCE)} in val.csv and in the "
+                         f"reference; missing: {missing} (runs started before they were recorded cannot use it)")
+    return min(scores[m] / reference[m] for m in PER_SOURCE)
+
+
+def rule_key(row: dict, rule: str, reference: dict[str, float] | None = None) -> tuple:
+    """What ``rule`` maximises for one validation row (ties: the earlier step); see :func:`select_step`."""
+    if rule in ("goal", "balance") and reference is None:
+        raise ValueError(f"the rule {rule!r} needs the released checkpoint's validation scores (reference=)")
+    if rule == "goal":
+        return sum(goal_met(row, reference).values()), row["VIF"], -row["step"]
+    if rule == "balance":
+        return balance(row, reference), sum(goal_met(row, reference).values()), -row["step"]
+    if not rule.startswith("metric:"):
+        raise ValueError(f"rule must be 'goal', 'balance' or 'metric:NAME', got {rule!r}")
+    from .metrics import PROFILES
+
+    name = rule.split(":", 1)[1]
+    if name not in row:
+        raise ValueError(f"{name!r} is not a column of val.csv; columns: {sorted(row)}")
+    metric = PROFILES["standard"].get(name) or PROFILES["paper"].get(name)
+    if metric is None and not name.startswith("val_"):
+        raise ValueError(f"the direction of {name!r} is unknown: select on a metric or a val_* loss")
+    sign = 1.0 if metric is not None and metric.higher_is_better else -1.0
+    return sign * row[name], -row["step"]
+
+
 def select_step(rows: list[dict], rule: str, reference: dict[str, float] | None = None) -> dict:
     """The row of ``val.csv`` that ``rule`` picks (module docstring); ties go to the earlier step.
 
@@ -65,27 +106,11 @@ def select_step(rows: list[dict], rule: str, reference: dict[str, float] | None 
     >>> select_step(rows, "metric:VIF")["step"], select_step(rows, "metric:Nabf")["step"]
     (200, 100)
     """
-    from .metrics import PROFILES
-
     rows = [r for r in rows if all(np.isfinite(v) for k, v in r.items() if k != "step")]
     if not rows:
         raise ValueError("the run has no validation rows with finite scores (val.csv): train it with "
                          "val_fraction > 0")
-    if rule == "goal":
-        if reference is None:
-            raise ValueError("the rule 'goal' needs the released checkpoint's validation scores (reference=)")
-        return max(rows, key=lambda r: (sum(goal_met(r, reference).values()), r["VIF"], -r["step"]))
-    if not rule.startswith("metric:"):
-        raise ValueError(f"rule must be 'goal' or 'metric:NAME', got {rule!r}")
-    name = rule.split(":", 1)[1]
-    if name not in rows[0]:
-        raise ValueError(f"{name!r} is not a column of val.csv; columns: {sorted(rows[0])}")
-    metric = PROFILES["standard"].get(name) or PROFILES["paper"].get(name)
-    if metric is None and not name.startswith("val_"):
-        raise ValueError(f"the direction of {name!r} is unknown: select on a metric or a val_* loss")
-    higher = metric is not None and metric.higher_is_better
-    sign = 1.0 if higher else -1.0
-    return max(rows, key=lambda r: (sign * r[name], -r["step"]))
+    return max(rows, key=lambda r: rule_key(r, rule, reference))
 
 
 def _pairs(folder: Path) -> list[tuple[str, Path, Path]]:
@@ -129,7 +154,6 @@ def reference_validation(config) -> dict[str, float]:
 def study(configs: list[Path], rule: str, *, progress: bool = True) -> dict:
     """Selected step, validation scores and test-set means of each run, and the released checkpoint's."""
     from unrolled.training.config import TrainConfig
-    from unrolled.training.log import read_log
     from unrolled.training.loop import VAL_LOG, VALIDATED
 
     runs, references = {}, {}
@@ -146,17 +170,21 @@ def study(configs: list[Path], rule: str, *, progress: bool = True) -> dict:
         if key not in references:
             references[key] = reference_validation(config)
         reference = references[key]
-        rows = read_log(out / VAL_LOG)
+        rows = merged_log(out)
         row = select_step(rows, rule, reference)
         weights = out / VALIDATED / f"step_{row['step']:06d}.pt"
         scores = {k: means(score_folder(weights, d, progress=progress)) for k, d in TEST_SETS.items()}
         runs[Path(path).stem] = {"config": str(path), "steps": rows[-1]["step"], "row": row, "tests": scores,
                                  "reference": reference}
     released = {k: means(score_folder(OFFICIAL, d, progress=progress)) for k, d in TEST_SETS.items()}
-    return {"rule": rule, "runs": runs, "released": {"validation": reference, "tests": released}}
+    # the same rule across the runs' selected steps (validation scores against the same pairs' reference)
+    same = len(references) == 1
+    winner = max(runs, key=lambda n: rule_key(runs[n]["row"], rule, runs[n]["reference"])) if same else None
+    return {"rule": rule, "runs": runs, "winner": winner, "released": {"validation": reference, "tests": released}}
 
 
-def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, float] | None = None) -> Path:
+def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, float] | None = None,
+         name: str | None = None, description: str = "") -> Path:
     """Write a run's validated checkpoint ``step`` as shipped weights: ``dest`` (float32 state dict) and its sidecar
     ``dest.with_suffix(".json")`` (config, data, steps, validation scores, the released checkpoint's on the same pairs,
     the selection rule), both atomically; returns ``dest``.
@@ -173,17 +201,19 @@ def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, fl
         The selection rule that chose ``step`` (recorded).
     reference : dict, optional
         The released checkpoint's validation scores (recorded); default :func:`reference_validation`.
+    name, description : str, optional
+        With ``name``, the sidecar registers the weights under that name (kind "lrrnet") when ``dest`` is in
+        ``unrolled/weights_data`` (:func:`unrolled.weights.read_registry`); without it they are not registered.
     """
     import json
 
     import torch
 
     from unrolled._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
-    from unrolled.training.log import read_log
     from unrolled.training.loop import VAL_LOG, VALIDATED
 
     out, dest = Path(config.out_dir), Path(dest)
-    rows = {r["step"]: r for r in read_log(out / VAL_LOG)}
+    rows = {r["step"]: r for r in merged_log(out)}
     if step not in rows:
         raise ValueError(f"step {step} was not validated in {out / VAL_LOG}; validated steps: {sorted(rows)}")
     state = safe_torch_load(out / VALIDATED / f"step_{step:06d}.pt")
@@ -191,8 +221,9 @@ def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, fl
     reference = reference_validation(config) if reference is None else reference  # all that can fail, before writing
     val_names = _validation_names(config)
     atomic_torch_save(state, dest)
+    named = {"name": name, "kind": "lrrnet", "description": description} if name else {}
     sidecar = {
-        "format": "llrr-lrrnet-weights", "file": dest.name, "sha256": sha256_file(dest),
+        **named, "format": "llrr-lrrnet-weights", "file": dest.name, "sha256": sha256_file(dest),
         "architecture": dict(config.to_dict()["model"]), "parameters": sum(v.numel() for v in state.values()),
         "steps": step, "run": str(out), "selection": {"rule": rule, "on": f"validation split ({len(val_names)} pairs)"},
         "data": {"dirs": list(config.data), "val_fraction": config.val_fraction, "val_pairs": val_names},
@@ -212,17 +243,26 @@ def _validation_names(config) -> list[str]:
 
 
 def render(res: dict) -> str:
-    """A Markdown table: each run's selected step and its paper-profile means on validation, tno21 and vifb."""
-    head = ["run", "steps", "selected step"] + [f"{s} {m}" for s in ("val", "tno21", "vifb") for m in
-                                                   ("En", "SD", "MI", "VIF", "Nabf")]
+    """A Markdown table: each run's selected step, its validation per-source VIF terms and balance (where recorded)
+    and its paper-profile means on validation, tno21 and vifb; then the rule's choice across the runs."""
+    metrics = ("En", "SD", "MI", "VIF", "Nabf")
+    head = (["run", "steps", "selected step", "val VIF_ir", "val VIF_vi", "val balance"]
+            + [f"{s} {m}" for s in ("val", "tno21", "vifb") for m in metrics])
     lines = [f"Selection rule: `{res['rule']}` on validation scores only (`python -m llrr.study`).", "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     ref = res["released"]
     for name, r in [*res["runs"].items(), ("released checkpoint", None)]:
-        scores = [r["row"] if r else ref["validation"], *(r["tests"] if r else ref["tests"]).values()]
-        cells = [f"{s[m]:.4g}" for s in scores for m in ("En", "SD", "MI", "VIF", "Nabf")]
+        val = r["row"] if r else ref["validation"]
+        per = [f"{val[m]:.4g}" if m in val else "" for m in PER_SOURCE]
+        per.append(f"{balance(val, r['reference']):.3f}" if r and all(m in val for m in PER_SOURCE) else
+                   "1" if r is None else "")
+        scores = [val, *(r["tests"] if r else ref["tests"]).values()]
+        cells = [f"{s[m]:.4g}" for s in scores for m in metrics]
         lines.append("| " + " | ".join([name, str(r["steps"]) if r else "", str(r["row"]["step"]) if r else ""]
-                                       + cells) + " |")
+                                       + per + cells) + " |")
+    if res.get("winner"):
+        lines += ["", f"The rule's choice across these runs: **{res['winner']}**, step "
+                      f"{res['runs'][res['winner']]['row']['step']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -236,6 +276,8 @@ def main(argv=None) -> None:
                     "on validation (mix_sweep) and write a CSV")
     ap.add_argument("--ship", type=Path, metavar="DEST.pt", help="write the selected step of the one config given "
                     "(--rule) as shipped weights DEST.pt + DEST.json (ship), instead of the table")
+    ap.add_argument("--name", help="with --ship: the registry name the sidecar gives the weights (e.g. default)")
+    ap.add_argument("--description", default="", help="with --ship and --name: the registry description")
     ap.add_argument("--inspect", nargs="+", metavar="LABEL=WEIGHTS", help="per-source VIF of these models on the "
                     "validation pairs of the one config given (per_source_vif; --figure draws some of them), as CSV")
     ap.add_argument("--figure", type=Path, help="with --inspect: PNG of validation pairs fused by each model")
@@ -245,20 +287,30 @@ def main(argv=None) -> None:
                     "of these seeds on validation (seed_sweep) and write a CSV")
     ap.add_argument("--mixes", nargs="+", metavar="LOW_IR,LOW_VI,SPARSE_IR,SPARSE_VI", help="score the Algorithm-1 "
                     "initialisation with these decoder weights on validation (mix_grid) and write a CSV")
-    ap.add_argument("--rule", default="goal", help="selection rule: goal or metric:NAME (default: %(default)s)")
+    ap.add_argument("--per-source", action="store_true", help="score the per-source VIF terms of every validated "
+                    "step of runs whose val.csv predates them (per_source_log), for the rules that use them")
+    ap.add_argument("--rule", default="goal", help="selection rule: goal, balance or metric:NAME "
+                    "(default: %(default)s)")
     ap.add_argument("--out", type=Path, help="write the Markdown table here (default: print it)")
     args = ap.parse_args(argv)
     if args.ship is not None:
         from unrolled.training.config import TrainConfig
-        from unrolled.training.log import read_log
-        from unrolled.training.loop import VAL_LOG
 
         if len(args.configs) != 1:
             ap.error("--ship takes exactly one config")
         config = TrainConfig.from_toml(args.configs[0])
         reference = reference_validation(config)
-        row = select_step(read_log(Path(config.out_dir) / VAL_LOG), args.rule, reference)
-        print(f"wrote {ship(config, row['step'], args.ship, rule=args.rule, reference=reference)} (step {row['step']})")
+        row = select_step(merged_log(config.out_dir), args.rule, reference)
+        dest = ship(config, row["step"], args.ship, rule=args.rule, reference=reference, name=args.name,
+                    description=args.description)
+        print(f"wrote {dest} (step {row['step']})")
+        return
+    if args.per_source:
+        from unrolled.training.config import TrainConfig
+
+        for path in args.configs:
+            rows = per_source_log(TrainConfig.from_toml(path))
+            print(f"{path}: per-source VIF of {len(rows)} validated steps")
         return
     if args.inspect:
         from unrolled.training.config import TrainConfig

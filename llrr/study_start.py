@@ -1,15 +1,19 @@
 """Where an ``init = "algorithm1"`` run of the recipe study starts, and what each source contributes to a fused image:
 scores of the Algorithm-1 initialisation for decoder mixes (:func:`mix_sweep`, :func:`mix_grid`) and the per-source
-VIF of trained models (:func:`per_source_vif`), all on the validation pairs of a config (never a test set).
-``python -m llrr.study`` runs them (``--mix-sweep``, ``--mixes``, ``--inspect``).
+VIF of trained models (:func:`per_source_vif`) and of every validated step of a run (:func:`per_source_log`), all on
+the validation pairs of a config (never a test set). ``python -m llrr.study`` runs them (``--mix-sweep``, ``--mixes``,
+``--inspect``, ``--per-source``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["MIX_KEYS", "mix_grid", "mix_sweep", "per_source_vif", "seed_sweep", "source_gains"]
+__all__ = ["MIX_KEYS", "PER_SOURCE_LOG", "merged_log", "mix_grid", "mix_sweep", "per_source_log", "per_source_vif",
+           "seed_sweep", "source_gains"]
 
 MIX_KEYS = ("low_ir", "low_vi", "sparse_ir", "sparse_vi")
 
@@ -191,6 +195,68 @@ def per_source_vif(config, models: dict, *, figure=None, shown: int = 4, progres
     return rows
 
 
+
+
+PER_SOURCE_LOG = "val_per_source.csv"
+
+
+def per_source_log(config, *, progress: bool = True) -> list[dict]:
+    """The per-source VIF terms of every validated step of a run whose ``val.csv`` predates them.
+
+    Scores ``validated/step_NNNNNN.pt`` on the run's validation pairs exactly as validation does
+    (:class:`llrr.training.MetricValidator`, ``per_source=True``) and writes ``step,VIF_ir,VIF_vi`` to
+    ``PER_SOURCE_LOG`` in the run's folder, atomically; :func:`merged_log` joins it to ``val.csv``. Steps already in
+    that file are not scored again.
+
+    Returns
+    -------
+    list of dict
+        ``step``, ``VIF_ir``, ``VIF_vi`` of every validated step, sorted by step.
+    """
+    import csv
+
+    from unrolled import lrrnet
+    from unrolled.training.data import PairDataset
+    from unrolled.training.log import read_log
+    from unrolled.training.loop import VALIDATED
+    from unrolled.training.validation import split_pairs
+
+    from .io import atomic_path
+    from .training import MetricValidator
+
+    out = Path(config.out_dir)
+    checkpoints = sorted((out / VALIDATED).glob("step_*.pt"))
+    if not checkpoints:
+        raise FileNotFoundError(f"no validated checkpoints in {out / VALIDATED}: train the run with val_fraction > 0")
+    known = {r["step"]: r for r in read_log(out / PER_SOURCE_LOG)} if (out / PER_SOURCE_LOG).is_file() else {}
+    data = PairDataset(config.data, min_size=config.crop, progress=False)
+    validator = MetricValidator(data.subset(split_pairs(data.names(), config.val_fraction)[1]).images,
+                                profile=config.val_profile, metrics=["VIF"], per_source=True)
+    for path in tqdm(checkpoints, desc=f"per-source VIF of {out.name}", disable=not progress):
+        step = int(path.stem.split("_")[1])
+        if step not in known:
+            scores = validator(lrrnet(weights=path).eval())
+            known[step] = {"step": step, "VIF_ir": scores["VIF_ir"], "VIF_vi": scores["VIF_vi"]}
+    rows = [known[s] for s in sorted(known)]
+    with atomic_path(out / PER_SOURCE_LOG) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["step", "VIF_ir", "VIF_vi"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def merged_log(out_dir) -> list[dict]:
+    """``val.csv`` of a run, with ``VIF_ir`` and ``VIF_vi`` from ``PER_SOURCE_LOG`` (:func:`per_source_log`) joined
+    where ``val.csv`` lacks them (a step that file does not hold keeps no per-source columns)."""
+    from unrolled.training.log import read_log
+    from unrolled.training.loop import VAL_LOG
+
+    out = Path(out_dir)
+    rows = read_log(out / VAL_LOG)
+    if (out / PER_SOURCE_LOG).is_file():
+        extra = {r["step"]: r for r in read_log(out / PER_SOURCE_LOG)}
+        rows = [{**extra[r["step"]], **r} if r["step"] in extra else r for r in rows]
+    return rows
 
 
 def source_gains(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> tuple[float, float]:

@@ -9,7 +9,7 @@ from PIL import Image
 
 import llrr
 from llrr.metrics import compute
-from llrr.study import goal_met, means, score_folder, select_step
+from llrr.study import balance, goal_met, means, score_folder, select_step
 from tests.conftest import DEMO_DIR
 from unrolled.nets.lrrnet import LRRNet
 from unrolled.training.data import read_grey
@@ -51,6 +51,24 @@ def test_goal_criteria_and_the_goal_rule():
     assert len(goal_met(copy, REF)) == 5
     with pytest.raises(ValueError, match="direction of 'foo' is unknown"):
         select_step([{"step": 1, "foo": 1.0}], "metric:foo")
+
+
+def test_the_balance_rule_prefers_the_output_that_keeps_both_sources():
+    ref = dict(REF, VIF_ir=1.0, VIF_vi=1.25)
+    copy_vi = _row(1, VIF=1.3, VIF_ir=0.7, VIF_vi=1.9)  # all five criteria, weaker source at 0.7 of the reference
+    copy_ir = _row(2, VIF=1.0, VIF_ir=1.5, VIF_vi=0.5)  # weaker source at 0.4
+    fuses = _row(3, VIF=0.9, VIF_ir=0.9, VIF_vi=1.0, SD=70.0)  # weaker at 0.8, though it meets fewer criteria
+    assert balance(copy_vi, ref) == pytest.approx(0.7) and balance(fuses, ref) == pytest.approx(0.8)
+    assert select_step([copy_vi, copy_ir, fuses], "balance", ref)["step"] == 3
+    assert select_step([copy_vi, copy_ir, fuses], "goal", ref)["step"] == 1
+    # equal balance: more goal criteria, then the earlier step
+    twin = dict(fuses, step=4, SD=90.0)
+    assert select_step([fuses, twin], "balance", ref)["step"] == 4
+    assert select_step([twin, dict(twin, step=5)], "balance", ref)["step"] == 4
+    with pytest.raises(ValueError, match="needs the released checkpoint"):
+        select_step([fuses], "balance")
+    with pytest.raises(ValueError, match=r"per-source VIF terms .* missing: \['VIF_ir', 'VIF_vi'\]"):
+        select_step([_row(1)], "balance", ref)
 
 
 def test_scoring_a_folder_is_llrr_fuse_then_the_paper_metrics(tmp_path):
@@ -143,7 +161,14 @@ def test_ship_writes_a_validated_step_as_weights_with_its_sidecar(tmp_path):
     assert side["architecture"]["n"] == 8 and side["parameters"] == sum(v.numel() for v in saved.values())
     assert side["selection"]["rule"] == "metric:val_total" and len(side["data"]["val_pairs"]) == 2
     assert side["released_checkpoint_validation"] == REF and "val_total" in side["validation"]
-    assert TrainConfig.from_dict(side["train_config"]) == config
+    assert TrainConfig.from_dict(side["train_config"]) == config and "name" not in side
+    # a named sidecar registers the weights: the registry reads it, sha256 and all
+    from unrolled.weights import read_registry
+
+    named = ship(config, 4, tmp_path / "reg" / "mine.pt", reference=REF, name="mine", description="a test run")
+    (entry,) = read_registry(tmp_path / "reg").values()
+    assert (entry.name, entry.kind, entry.file, entry.sha256, entry.description) == (
+        "mine", "lrrnet", "mine.pt", sha256_of(named), "a test run")
     with pytest.raises(ValueError, match=r"step 3 was not validated .* validated steps: \[0, 2, 4\]"):
         ship(config, 3, tmp_path / "x.pt", reference=REF)
     assert not (tmp_path / "x.pt").exists()
@@ -219,3 +244,47 @@ def test_the_seed_sweep_scores_the_initial_network_llrr_train_builds(tmp_path):
     assert {m: rows[1][m] for m in validator(net)} == pytest.approx(validator(net), rel=1e-12)
     with pytest.raises(ValueError, match="val_fraction > 0"):
         seed_sweep(TrainConfig(data=(str(folder),)), [0], reference=REF)
+
+
+def test_per_source_log_scores_every_validated_step_once_and_joins_val_csv(tmp_path, monkeypatch):
+    """Runs whose val.csv predates the per-source VIF terms get them afterwards, exactly as validation scores them."""
+    import llrr.training
+    from llrr.study import main, per_source_log, select_step
+    from llrr.study_start import PER_SOURCE_LOG, merged_log
+    from llrr.training import MetricValidator
+    from tests.conftest import Spy, write_demo_pairs
+    from unrolled import lrrnet
+    from unrolled.nets.lrrnet import LRRNetConfig
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.data import PairDataset
+    from unrolled.training.loop import train
+    from unrolled.training.validation import split_pairs
+
+    folder = write_demo_pairs(tmp_path / "pairs", 6, (80, 96))  # VIF needs 72 x 72
+    config = TrainConfig(data=(str(folder),), out_dir=str(tmp_path / "run"), crop=24, batch=2, steps=2, lr=1e-3,
+                         threads=1, vgg_weights="random", val_fraction=0.34, val_every=2,
+                         model=LRRNetConfig(n=8, blocks=1))
+    train(config, progress=False)  # unrolled's loop: val.csv holds the validation loss only
+    run = tmp_path / "run"
+    assert "VIF_ir" not in merged_log(run)[0]
+    rows = per_source_log(config, progress=False)
+    data = PairDataset([folder])
+    validator = MetricValidator(data.subset(split_pairs(data.names(), 0.34)[1]).images, per_source=True)
+    assert [r["step"] for r in rows] == [0, 2]
+    for r in rows:
+        scores = validator(lrrnet(weights=run / "validated" / f"step_{r['step']:06d}.pt").eval())
+        assert (r["VIF_ir"], r["VIF_vi"]) == pytest.approx((scores["VIF_ir"], scores["VIF_vi"]), rel=1e-9)
+    joined = merged_log(run)
+    assert [(r["step"], r["VIF_ir"], "val_total" in r) for r in joined] == [(r["step"], r["VIF_ir"], True)
+                                                                            for r in rows]
+    ref = dict(REF, VIF_ir=1.0, VIF_vi=1.0)  # the paper metrics are not in this loop's val.csv: the reference's
+    chosen = select_step([dict(REF, **r) for r in joined], "balance", ref)["step"]
+    assert chosen == max(rows, key=lambda r: (min(r["VIF_ir"], r["VIF_vi"]), -r["step"]))["step"]
+    # a second call scores nothing again; the CLI runs it too
+    spy = Spy(llrr.training.MetricValidator.__call__)
+    monkeypatch.setattr(llrr.training.MetricValidator, "__call__", lambda self, m: spy(self, m))
+    before = (run / PER_SOURCE_LOG).read_text()
+    cfg_path = tmp_path / "c.toml"
+    config.to_toml(cfg_path)
+    main([str(cfg_path), "--per-source"])
+    assert spy.calls == 0 and (run / PER_SOURCE_LOG).read_text() == before
