@@ -5,7 +5,7 @@ A method is a function ``func(ir, vi, *, progress=False, **options) -> ndarray``
 uint8 / uint16 / float, colour, output type), so methods see clean arrays only.
 
 >>> list_methods()
-['lrrnet', 'llrr-classical', 'average', 'max']
+['lrrnet', 'llrr-classical', 'latlrr', 'average', 'max']
 >>> get_method("average").description
 'pixel-wise mean of the two sources (a floor for tables)'
 """
@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import baselines, classical, lrrnet
+from . import baselines, classical, latlrr, lrrnet
 
 __all__ = ["Method", "METHODS", "list_methods", "get_method"]
 
@@ -43,6 +43,9 @@ METHODS: dict[str, Method] = {
     "llrr-classical": Method("llrr-classical", classical.fuse_classical, "the optimisation counterpart: low-rank + "
                              "sparse coding of patches (FISTA or Algorithm 1), averaged bases, choose-max details",
                              min_size=classical.MIN_SIZE),
+    "latlrr": Method("latlrr", latlrr.fuse_latlrr, "Li and Wu's latent low-rank representation fusion: MDLatLRR "
+                     "(VIFB's 'LatLRR'; a LatLRR projection learned on training patches, 4 levels) or the ICPR 2018 "
+                     "method (variant='icpr2018')", min_size=latlrr.MIN_SIZE),
     "average": Method("average", baselines.average, "pixel-wise mean of the two sources (a floor for tables)"),
     "max": Method("max", baselines.maximum, "pixel-wise maximum of the two sources (a floor for tables)"),
 }

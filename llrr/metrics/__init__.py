@@ -1,8 +1,11 @@
-"""Image-fusion metrics with two profiles: "paper" (Hui Li's semantics, comparable with the LRRNet paper's tables)
-and "standard" (conventional definitions). See ../shared/specs/fusion-metrics.md for every definition.
+"""Image-fusion metrics with three profiles: "paper" (Hui Li's semantics, comparable with the LRRNet paper's tables),
+"standard" (conventional definitions) and "vifb" (the VIFB benchmark's 13 metrics as its MATLAB code computes them).
+See ../shared/specs/fusion-metrics.md and docs/metrics.md for every definition.
 
 The paper profile has the six metrics of the paper (En, SD, MI, SSIM = Li's SSIM_a, VIF = Li's vifvec, Nabf); the
-standard profile has the same six with conventional definitions plus the other widely reported ones.
+standard profile has the same six with conventional definitions plus the other widely reported ones. Those two score
+grey images (colour is reduced to its luminance); the vifb profile scores the images with their channels, as VIFB
+does (:mod:`llrr.metrics.vifb`).
 
 >>> import numpy as np
 >>> img = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
@@ -15,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from . import paper, simple, standard
-from ._common import check_triplet
+from . import paper, simple, standard, vifb, vifb_quality
+from ._common import check_channels, check_triplet
 from .fmi import fmi
 from .nabf import nabf
 from .qabf import qabf
@@ -27,12 +30,17 @@ __all__ = ["Metric", "METRICS", "PROFILES", "list_metrics", "compute"]
 
 @dataclass(frozen=True)
 class Metric:
-    """A registered metric: ``func(fused, ir, vi) -> float`` on 8-bit images."""
+    """A registered metric: ``func(fused, ir, vi) -> float`` on 8-bit images.
+
+    ``colour=False``: the images reach ``func`` as grey uint8 (H, W) arrays (colour reduced to its luminance);
+    ``colour=True``: with their channels, uint8 (H, W) or (H, W, 3), as read (the vifb profile).
+    """
 
     name: str
     func: Callable
     higher_is_better: bool
     description: str
+    colour: bool = False
 
 
 def _f(fn):
@@ -71,6 +79,24 @@ PROFILES: dict[str, dict[str, Metric]] = {
         "FMI_edge": Metric("FMI_edge", lambda f, a, b: fmi(f, a, b, feature="edge"), True,
                            "fast FMI on MATLAB Sobel edge maps (what Li's bundle reports as FMI_pixel)"),
     },
+    "vifb": {m.name: m for m in (
+        Metric("Cross_entropy", vifb.cross_entropy, False,
+               "mean over the sources of the relative entropy of the histograms, bits", colour=True),
+        Metric("Entropy", vifb.entropy, True, "histogram entropy of each channel, bits", colour=True),
+        Metric("Mutinf", vifb.mutinf, True, "I(VI;F) + I(IR;F) in nats, images min-max stretched", colour=True),
+        Metric("Psnr", vifb.psnr, True, "20 log10(255 / sqrt(Rmse)), dB", colour=True),
+        Metric("Avg_gradient", vifb.avg_gradient, True, "average gradient of the fused image", colour=True),
+        Metric("Edge_intensity", vifb.edge_intensity, True, "mean Sobel magnitude (replicated borders)", colour=True),
+        Metric("Qabf", vifb_quality.qabf, True, "Q^AB/F on 255 x [0, 255] images, Hong's quirk", colour=True),
+        Metric("Variance", vifb.variance, True, "standard deviation of the fused image (VIFB's name)", colour=True),
+        Metric("Spatial_frequency", vifb.spatial_frequency, True,
+               "sqrt(RF + CF), channels side by side, sums over H W'", colour=True),
+        Metric("Rmse", vifb.rmse, False, "mean over the sources of sqrt(sum (S - F)^2) / (H W)", colour=True),
+        Metric("Ssim", vifb_quality.ssim, True, "Wang's ssim_index ('valid' window) summed over the sources",
+               colour=True),
+        Metric("Qcb", vifb_quality.qcb, True, "Chen-Blum contrast preservation (Z. Liu's code)", colour=True),
+        Metric("Qcv", vifb_quality.qcv, False, "Chen-Varshney CSF-filtered regional distance", colour=True),
+    )},
 }
 METRICS = PROFILES["standard"]
 
@@ -88,8 +114,10 @@ def compute(fused, ir, vi, *, profile: str = "paper", metrics: Iterable[str] | N
     Parameters
     ----------
     fused, ir, vi : ndarray or path
-        8-bit (or 16-bit, scaled to 8) grey images of one size; colour images are scored on their luminance.
-    profile : {"paper", "standard"}
+        8-bit (or 16-bit, scaled to 8) images of one size. The paper and standard profiles score colour images on
+        their luminance; the vifb profile scores each as it is, grey (H, W) or colour (H, W, 3), channel by channel
+        as VIFB does (files are read as MATLAB's ``imread`` reads them, :func:`llrr.metrics.vifb.imread_vifb`).
+    profile : {"paper", "standard", "vifb"}
     metrics : iterable of str, optional
         A subset of :func:`list_metrics` (default: all of the profile).
     """
@@ -98,5 +126,6 @@ def compute(fused, ir, vi, *, profile: str = "paper", metrics: Iterable[str] | N
     unknown = [m for m in names if m not in table]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown} for profile {profile!r}; available: {list(table)}")
-    f, a, b = check_triplet(fused, ir, vi)
-    return {m: table[m].func(f, a, b) for m in names}
+    grey = check_triplet(fused, ir, vi) if any(not table[m].colour for m in names) else None
+    colour = check_channels(fused, ir, vi) if any(table[m].colour for m in names) else None
+    return {m: table[m].func(*(colour if table[m].colour else grey)) for m in names}

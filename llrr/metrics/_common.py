@@ -1,4 +1,9 @@
-"""Input handling shared by the metrics: 8-bit grey arrays (or files), as the reference code reads them."""
+"""Input handling shared by the metrics: 8-bit arrays (or files), as the reference codes read them.
+
+The "paper" and "standard" profiles score grey images (:func:`as_uint8_grey`, :func:`check_triplet`); the "vifb"
+profile scores the images with the channels they have, as MATLAB's ``imread`` gives them
+(:func:`as_uint8_image`, :func:`check_channels`).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from solvers._images import luminance, read_grey
+from solvers._images import luminance, read_grey, read_image
 
-__all__ = ["as_uint8_grey", "check_triplet"]
+__all__ = ["as_uint8_grey", "as_uint8_image", "check_triplet", "check_channels"]
 
 
-def as_uint8_grey(image, name: str) -> np.ndarray:
-    """An 8-bit grey image from an array or a file path.
-
-    uint8 arrays are used as they are; uint16 arrays are scaled to 8 bits (value / 257, rounded); float arrays must
-    hold values in [0, 255] and are rounded. Colour (H, W, 3) images are scored on their luminance (ITU-R 601,
-    as Pillow's "L" conversion).
-    """
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"{name}: image file not found: {path}")
-        image = read_grey(path)
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        a = luminance(a)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a grey (H, W) or colour (H, W, 3) image, got shape {a.shape}")
+def _to_uint8(a: np.ndarray, name: str) -> np.ndarray:
+    """uint8 as it is, uint16 / 257 rounded, floats in [0, 255] rounded; anything else is an error naming ``name``."""
     if a.dtype == np.uint8:
         return a
     if a.dtype == np.uint16:
@@ -40,8 +30,63 @@ def as_uint8_grey(image, name: str) -> np.ndarray:
     return np.round(a).astype(np.uint8)
 
 
+def _file(image, name: str) -> Path | None:
+    if not isinstance(image, (str, Path)):
+        return None
+    path = Path(image)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: image file not found: {path}")
+    return path
+
+
+def as_uint8_grey(image, name: str) -> np.ndarray:
+    """An 8-bit grey image from an array or a file path.
+
+    uint8 arrays are used as they are; uint16 arrays are scaled to 8 bits (value / 257, rounded); float arrays must
+    hold values in [0, 255] and are rounded. Colour (H, W, 3) images are scored on their luminance (ITU-R 601,
+    as Pillow's "L" conversion).
+    """
+    path = _file(image, name)
+    a = np.asarray(read_grey(path) if path is not None else image)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        a = luminance(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a grey (H, W) or colour (H, W, 3) image, got shape {a.shape}")
+    return _to_uint8(a, name)
+
+
+def as_uint8_image(image, name: str) -> np.ndarray:
+    """An 8-bit image with its channels, grey (H, W) or colour (H, W, 3), from an array or a file path.
+
+    Files are read as MATLAB's ``imread`` reads them (:func:`solvers._images.read_image`): a grey file gives
+    (H, W), a colour one (H, W, 3), whatever its content (a colour JPEG of a grey scene keeps three channels).
+    The value types are converted as in :func:`as_uint8_grey`; colour is kept. An alpha channel is dropped.
+    """
+    path = _file(image, name)
+    a = np.asarray(read_image(path) if path is not None else image)
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[..., :3]
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
+        raise ValueError(f"{name} must be a grey (H, W) or colour (H, W, 3) image, got shape {a.shape}")
+    if a.dtype.kind == "f" and path is not None:
+        raise ValueError(f"{path}: a float image has no fixed [0, 255] scale; convert it to 8- or 16-bit")
+    return _to_uint8(a, name)
+
+
 def check_triplet(fused, ir, vi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     f, a, b = as_uint8_grey(fused, "fused"), as_uint8_grey(ir, "ir"), as_uint8_grey(vi, "vi")
     if not (f.shape == a.shape == b.shape):
         raise ValueError(f"fused, ir and vi must have the same shape, got {f.shape}, {a.shape} and {b.shape}")
+    return f, a, b
+
+
+def check_channels(fused, ir, vi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`as_uint8_image` of the three images, which must have the same height and width (each may be grey or
+    colour)."""
+    f, a, b = as_uint8_image(fused, "fused"), as_uint8_image(ir, "ir"), as_uint8_image(vi, "vi")
+    if not (f.shape[:2] == a.shape[:2] == b.shape[:2]):
+        raise ValueError(f"fused, ir and vi must have the same height and width, got shapes {f.shape}, {a.shape} "
+                         f"and {b.shape}")
     return f, a, b

@@ -62,14 +62,29 @@ def _strength_orientation(image: np.ndarray, scale: float) -> tuple[np.ndarray, 
 
 
 def _transfer(g_s, a_s, g_f, a_f, hong_quirk: bool) -> np.ndarray:
-    """Pixel-wise ``Q^{SF}`` of a source ``S`` in the fused image."""
+    """Pixel-wise ``Q^{SF}`` of a source ``S`` in the fused image (in place on two work arrays: the same operations,
+    in the same order, as the formula in the module docstring)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(g_s > g_f, g_f / g_s, g_s / g_f)
-    ratio = np.where(g_s == g_f, g_f if hong_quirk else 1.0, ratio)
-    orient = 1.0 - np.abs(a_s - a_f) / (np.pi / 2)
-    q_g = _TG / (1.0 + np.exp(_KG * (ratio - _DG)))
-    q_a = _TA / (1.0 + np.exp(_KA * (orient - _DA)))
-    return q_g * q_a
+        q_g = np.minimum(g_s, g_f)
+        q_g /= np.maximum(g_s, g_f)  # G: the smaller strength over the larger
+    equal = g_s == g_f
+    q_g[equal] = g_f[equal] if hong_quirk else 1.0
+    q_g -= _DG
+    q_g *= _KG
+    np.exp(q_g, out=q_g)
+    q_g += 1.0
+    np.divide(_TG, q_g, out=q_g)  # Gamma_g / (1 + exp(k_g (G - sigma_g)))
+    q_a = np.subtract(a_s, a_f)
+    np.abs(q_a, out=q_a)
+    q_a /= np.pi / 2
+    np.subtract(1.0, q_a, out=q_a)  # A = 1 - |alpha_S - alpha_F| / (pi / 2)
+    q_a -= _DA
+    q_a *= _KA
+    np.exp(q_a, out=q_a)
+    q_a += 1.0
+    np.divide(_TA, q_a, out=q_a)
+    q_g *= q_a
+    return q_g
 
 
 def qabf(fused: np.ndarray, ir: np.ndarray, vi: np.ndarray, *, scale: float = 255.0, hong_quirk: bool = False) -> float:
