@@ -106,7 +106,8 @@ def test_bad_inputs_give_named_errors(tmp_path):
         llrr.fuse(ir.astype(np.int64), vi, method="average")
     with pytest.raises(FileNotFoundError, match="nope.png"):
         llrr.fuse(tmp_path / "nope.png", vi, method="average")
-    with pytest.raises(ValueError, match=r"unknown weights name 'nonsense'; shipped weights: \['default', 'loss1000'\]"):
+    with pytest.raises(ValueError, match=r"unknown weights name 'nonsense'; shipped weights: "
+                                         r"\['default', 'loss1000'\]"):
         llrr.fuse(ir, vi, method="lrrnet", weights="nonsense")
 
 
