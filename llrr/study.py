@@ -82,7 +82,8 @@ def rule_key(row: dict, rule: str, reference: dict[str, float] | None = None) ->
     if rule == "goal":
         return sum(goal_met(row, reference).values()), row["VIF"], -row["step"]
     if rule == "balance":
-        return balance(row, reference), sum(goal_met(row, reference).values()), -row["step"]
+        has_goal = all(m in row for m in (*GOAL_HIGHER, "Nabf"))
+        return balance(row, reference), sum(goal_met(row, reference).values()) if has_goal else 0, -row["step"]
     if not rule.startswith("metric:"):
         raise ValueError(f"rule must be 'goal', 'balance' or 'metric:NAME', got {rule!r}")
     from .metrics import PROFILES
@@ -213,6 +214,19 @@ def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, fl
     from unrolled.training.loop import VAL_LOG, VALIDATED
 
     out, dest = Path(config.out_dir), Path(dest)
+    if description and not name:
+        raise ValueError("a description is only recorded with a registry name (name=)")
+    if name:
+        for side in dest.parent.glob("*.json"):
+            meta = json.loads(side.read_text())
+            if side != dest.with_suffix(".json") and meta.get("name") == name:
+                raise ValueError(f"{side} already registers the name {name!r}: two sidecars with one name would "
+                                 "break the registry; rename or remove it first")
+    else:
+        old = dest.with_suffix(".json")
+        if old.is_file() and json.loads(old.read_text()).get("name"):
+            raise ValueError(f"{old} registers {json.loads(old.read_text())['name']!r}: shipping over it without "
+                             "name= would unregister those weights; pass the name")
     rows = {r["step"]: r for r in merged_log(out)}
     if step not in rows:
         raise ValueError(f"step {step} was not validated in {out / VAL_LOG}; validated steps: {sorted(rows)}")
@@ -225,13 +239,22 @@ def ship(config, step: int, dest, *, rule: str = "goal", reference: dict[str, fl
     sidecar = {
         **named, "format": "llrr-lrrnet-weights", "file": dest.name, "sha256": sha256_file(dest),
         "architecture": dict(config.to_dict()["model"]), "parameters": sum(v.numel() for v in state.values()),
-        "steps": step, "run": str(out), "selection": {"rule": rule, "on": f"validation split ({len(val_names)} pairs)"},
+        "steps": step, "run": _relative(out),
+        "selection": {"rule": rule, "on": f"validation split ({len(val_names)} pairs)"},
         "data": {"dirs": list(config.data), "val_fraction": config.val_fraction, "val_pairs": val_names},
         "validation": {k: v for k, v in rows[step].items() if k != "step"},
         "released_checkpoint_validation": reference, "train_config": config.to_dict(),
     }
     atomic_write_text(dest.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
     return dest
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (sidecars travel with the repository), else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(Path(path).resolve())
 
 
 def _validation_names(config) -> list[str]:
@@ -263,6 +286,9 @@ def render(res: dict) -> str:
     if res.get("winner"):
         lines += ["", f"The rule's choice across these runs: **{res['winner']}**, step "
                       f"{res['runs'][res['winner']]['row']['step']}."]
+    elif len(res["runs"]) > 1:
+        lines += ["", "No choice across these runs: they validate on different splits (data folders, val_fraction "
+                      "or crop differ), so their scores are not comparable."]
     return "\n".join(lines) + "\n"
 
 

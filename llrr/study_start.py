@@ -222,16 +222,21 @@ def per_source_log(config, *, progress: bool = True) -> list[dict]:
     from unrolled.training.validation import split_pairs
 
     from .io import atomic_path
+    from .study import TEST_SETS
     from .training import MetricValidator
 
+    tests = {d.resolve() for d in TEST_SETS.values()}
+    if any(Path(d).resolve() in tests for d in config.data):
+        raise ValueError(f"{config.data} holds a test set: the study never scores or selects on tno21 or vifb")
     out = Path(config.out_dir)
     checkpoints = sorted((out / VALIDATED).glob("step_*.pt"))
     if not checkpoints:
         raise FileNotFoundError(f"no validated checkpoints in {out / VALIDATED}: train the run with val_fraction > 0")
     known = {r["step"]: r for r in read_log(out / PER_SOURCE_LOG)} if (out / PER_SOURCE_LOG).is_file() else {}
     data = PairDataset(config.data, min_size=config.crop, progress=False)
+    # the paper profile, as the released checkpoint's reference terms (llrr.study.reference_validation)
     validator = MetricValidator(data.subset(split_pairs(data.names(), config.val_fraction)[1]).images,
-                                profile=config.val_profile, metrics=["VIF"], per_source=True)
+                                profile="paper", metrics=["VIF"], per_source=True)
     for path in tqdm(checkpoints, desc=f"per-source VIF of {out.name}", disable=not progress):
         step = int(path.stem.split("_")[1])
         if step not in known:

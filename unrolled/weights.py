@@ -1,4 +1,4 @@
-"""Weights: the registry of the project's own trained weights, and strict loading of checkpoints (the authors' released
+"""Weights: the registry of the project's own weights, and strict loading of checkpoints (the authors' released
 LRRNet file included) into :class:`~unrolled.nets.lrrnet.LRRNet`.
 
 The registry (:data:`WEIGHTS`, :func:`list_weights`, :func:`resolve_weights`) names small weight files shipped inside

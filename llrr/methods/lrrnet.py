@@ -1,10 +1,11 @@
 """The "lrrnet" fusion method: LRRNet (Fig. 3) through :func:`unrolled.fuse_images` (fast path, tiles if asked).
 
 ``weights`` is a name of the weights registry (:func:`unrolled.weights.list_weights`; ``"default"`` = the project's
-own trained weights) or the path of a checkpoint: the authors' released file (``lrrnet_official_tno_block4.model``)
-or a state_dict written by ``llrr train``. The model comes from the one cache of :func:`unrolled.weights.cached_model`
-(resolved, hashed and loaded once per process and file state), and the images, which :func:`llrr.fuse` has
-validated and converted to float64 on [0, 1], go to :func:`unrolled.inference.fuse_validated` unchecked.
+own weights, chosen by its recipe study) or the path of a checkpoint: the authors' released file
+(``lrrnet_official_tno_block4.model``) or a state_dict written by ``llrr train``. The model comes from the one
+cache of :func:`unrolled.weights.cached_model` (resolved, hashed and loaded once per process and file state), and the
+images, which :func:`llrr.fuse` has validated and converted to float64 on [0, 1], go to
+:func:`unrolled.inference.fuse_validated` unchecked.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from PIL import Image
 import llrr
 from llrr.metrics import compute
 from llrr.study import balance, goal_met, means, score_folder, select_step
-from tests.conftest import DEMO_DIR
+from tests.conftest import DEMO_DIR, shared_path
 from unrolled.nets.lrrnet import LRRNet
 from unrolled.training.data import read_grey
 
@@ -67,6 +69,10 @@ def test_the_balance_rule_prefers_the_output_that_keeps_both_sources():
     assert select_step([twin, dict(twin, step=5)], "balance", ref)["step"] == 4
     with pytest.raises(ValueError, match="needs the released checkpoint"):
         select_step([fuses], "balance")
+    # rows without the goal's metrics (a run of unrolled's own loop): balance alone, then the earlier step
+    bare = [{"step": 1, "VIF_ir": 0.5, "VIF_vi": 2.0}, {"step": 2, "VIF_ir": 0.9, "VIF_vi": 0.95},
+            {"step": 3, "VIF_ir": 0.95, "VIF_vi": 0.9}]
+    assert select_step(bare, "balance", {"VIF_ir": 1.0, "VIF_vi": 1.0})["step"] == 2
     with pytest.raises(ValueError, match=r"per-source VIF terms .* missing: \['VIF_ir', 'VIF_vi'\]"):
         select_step([_row(1)], "balance", ref)
 
@@ -169,6 +175,15 @@ def test_ship_writes_a_validated_step_as_weights_with_its_sidecar(tmp_path):
     (entry,) = read_registry(tmp_path / "reg").values()
     assert (entry.name, entry.kind, entry.file, entry.sha256, entry.description) == (
         "mine", "lrrnet", "mine.pt", sha256_of(named), "a test run")
+    # a name used by another sidecar, or shipping over a named file without its name, is refused before writing
+    with pytest.raises(ValueError, match=r"mine\.json already registers the name 'mine'"):
+        ship(config, 4, tmp_path / "reg" / "other.pt", reference=REF, name="mine")
+    with pytest.raises(ValueError, match="registers 'mine': shipping over it without name="):
+        ship(config, 2, named, reference=REF)
+    with pytest.raises(ValueError, match="description is only recorded with a registry name"):
+        ship(config, 2, tmp_path / "y.pt", reference=REF, description="x")
+    assert not (tmp_path / "reg" / "other.pt").exists() and not (tmp_path / "y.pt").exists()
+    assert read_registry(tmp_path / "reg")["mine"].sha256 == sha256_of(named)
     with pytest.raises(ValueError, match=r"step 3 was not validated .* validated steps: \[0, 2, 4\]"):
         ship(config, 3, tmp_path / "x.pt", reference=REF)
     assert not (tmp_path / "x.pt").exists()
@@ -288,3 +303,54 @@ def test_per_source_log_scores_every_validated_step_once_and_joins_val_csv(tmp_p
     config.to_toml(cfg_path)
     main([str(cfg_path), "--per-source"])
     assert spy.calls == 0 and (run / PER_SOURCE_LOG).read_text() == before
+
+
+def test_render_names_the_choice_across_runs_or_says_why_there_is_none():
+    from llrr.study import render
+
+    ref = dict(REF, VIF_ir=1.0, VIF_vi=1.0)
+    tests = {"tno21": REF, "vifb": REF}
+    runs = {"a": {"steps": 10, "row": _row(10, VIF_ir=0.5, VIF_vi=1.0), "tests": tests, "reference": ref},
+            "b": {"steps": 20, "row": _row(0, VIF_ir=0.9, VIF_vi=1.1), "tests": tests, "reference": ref}}
+    res = {"rule": "balance", "runs": runs, "winner": "b", "released": {"validation": ref, "tests": tests}}
+    text = render(res)
+    assert "The rule's choice across these runs: **b**, step 0." in text
+    assert "| a | 10 | 10 | 0.5 | 1 | 0.500 |" in text and "| b | 20 | 0 | 0.9 | 1.1 | 0.900 |" in text
+    assert "No choice across these runs" in render(dict(res, winner=None))
+
+
+def test_per_source_log_refuses_a_config_on_a_test_set(tmp_path):
+    from llrr.study import TEST_SETS, per_source_log
+    from unrolled.training.config import TrainConfig
+
+    tno21 = shared_path("data", "tno21")
+    assert tno21 == TEST_SETS["tno21"]
+    config = TrainConfig(data=(str(tno21),), out_dir=str(tmp_path / "run"), val_fraction=0.1)
+    with pytest.raises(ValueError, match="holds a test set"):
+        per_source_log(config, progress=False)
+
+
+def test_the_shipped_default_is_the_initial_network_of_its_config():
+    """Reproducibility of weights="default": they are step 0 of configs/study/alg1_frontier.toml, i.e. the network
+    that config's run builds before any step (Algorithm 1 with dictionaries learned on the training split)."""
+    import json
+
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.data import PairDataset
+    from unrolled.training.loop import initial_model
+    from unrolled.training.validation import split_pairs
+    from unrolled.weights import WEIGHTS
+
+    shared_path("data", "roadscene")
+    side = json.loads((WEIGHTS["default"].path).with_suffix(".json").read_text())
+    config = TrainConfig.from_toml(Path(__file__).resolve().parents[2] / "configs" / "study" / "alg1_frontier.toml")
+    assert side["steps"] == 0 and side["run"] == "runs/study/alg1_frontier"
+    data = PairDataset(config.data, min_size=config.crop, progress=False)
+    train_idx, val_idx = split_pairs(data.names(), config.val_fraction)
+    assert [data.names()[i] for i in val_idx] == side["data"]["val_pairs"]
+    torch.manual_seed(config.seed)
+    built = initial_model(config, data.subset(train_idx)).state_dict()
+    shipped = torch.load(WEIGHTS["default"].path, weights_only=True)
+    assert built.keys() == shipped.keys()
+    for k, v in shipped.items():
+        torch.testing.assert_close(built[k].to(torch.float32), v, rtol=1e-4, atol=1e-6, msg=k)
