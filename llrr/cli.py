@@ -100,6 +100,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .benchmark import benchmark
+
+    options = {"lrrnet": {"weights": args.weights}} if args.weights else {}
+    command = "llrr benchmark " + " ".join(shlex.quote(a) for a in args.argv)
+    res = benchmark(args.datasets, args.out_dir, methods=args.methods, stored=args.stored or (),
+                    profiles=args.profiles, colour=args.colour, options=options, progress=not args.quiet,
+                    command=command)
+    print(res.leaderboard.read_text())
+    print(f"{res.written} image(s) fused, {res.reused} reused; leaderboard: {res.leaderboard.resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llrr", description="Learned low-rank representation: decomposition and fusion.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -140,6 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, metavar="N", help="override steps of the config (e.g. to extend a run)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
+    b = sub.add_parser("benchmark", help="every method on every dataset, scored by every profile: CSVs, charts and "
+                       "a Markdown leaderboard", description="Fuse every pair of each dataset (a folder with ir/ and "
+                       "vi/, or a name under ../shared/data) with each method, score them and any stored outputs "
+                       "(<dataset>/fused/<method>/) with each metric profile, and write per-image CSVs, charts and "
+                       "leaderboard.md into --out-dir. Everything is checked before anything is written; a rerun "
+                       "reuses the fused images already there.")
+    b.add_argument("--datasets", nargs="+", required=True, metavar="D", help="dataset folders or names (tno21 vifb)")
+    b.add_argument("--methods", nargs="*", default=["all"], metavar="M",
+                   help="methods (default: all registered; none: score stored outputs only)")
+    b.add_argument("--stored", nargs="+", metavar="S", help="stored outputs to score: folder names under "
+                   "<dataset>/fused, or all")
+    b.add_argument("--profiles", nargs="+", default=["paper"], metavar="P",
+                   help="metric profiles (default: %(default)s)")
+    b.add_argument("--colour", choices=["luminance", "channels"], default="luminance",
+                   help="colour visible images: fuse the luminance or each channel as VIFB does (default: "
+                        "%(default)s)")
+    b.add_argument("--weights", help="LRRNet weights for the lrrnet method (default: the shipped default)")
+    b.add_argument("--out-dir", required=True, metavar="DIR", help="output folder")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=_cmd_benchmark)
     from .cli_fuse import add_fuse_commands
 
     add_fuse_commands(sub)
@@ -165,6 +200,7 @@ def main(argv=None) -> int:
     after SIGTERM (128 + the signal's number; outputs already written stay, no temporary file is left).
     """
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:

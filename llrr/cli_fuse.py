@@ -17,6 +17,8 @@ def _options(args: argparse.Namespace) -> dict:
         out["weights"] = args.weights
     if args.tile is not None:
         out["tile"] = args.tile
+    if getattr(args, "colour", None) is not None:
+        out["colour"] = args.colour
     return out
 
 
@@ -133,6 +135,8 @@ def add_fuse_commands(sub) -> None:
     f.add_argument("--method", help="fusion method (see `llrr methods`; default: the library default)")
     f.add_argument("--weights", help="LRRNet weights: a registry name or a checkpoint path (method lrrnet)")
     f.add_argument("--tile", type=int, help="tile size for the eager LRRNet path (method lrrnet)")
+    f.add_argument("--colour", choices=["luminance", "channels"], help="colour visible images: fuse the luminance "
+                   "(default) or each RGB channel, as VIFB runs every method")
     f.add_argument("--compare", metavar="FIG.png", help="also write an IR | VI | fused figure")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=_cmd_fuse)

@@ -294,3 +294,35 @@ def test_options_and_shapes_are_checked_on_the_validated_path():
         fuse_validated(model, grey.astype(np.uint8), grey)
     with pytest.raises(ValueError, match="same shape"):
         fuse_validated(model, grey, np.zeros((30, 31)))
+
+
+def test_colour_channels_fuses_each_visible_channel_as_vifb_does():
+    rng = np.random.default_rng(3)
+    ir = rng.integers(0, 256, (12, 14), dtype=np.uint8)
+    vi = rng.integers(0, 256, (12, 14, 3), dtype=np.uint8)
+    got = llrr.fuse(ir, vi, method="max", colour="channels")
+    np.testing.assert_array_equal(got, np.maximum(ir[..., None], vi))  # grey infrared against every channel
+    ir3 = rng.integers(0, 256, (12, 14, 3), dtype=np.uint8)
+    got = llrr.fuse(ir3, vi, method="max", colour="channels")
+    np.testing.assert_array_equal(got, np.maximum(ir3, vi))  # a colour infrared image channel by channel
+    # the default fuses the luminance and differs; grey visible images are fused the same way by both
+    assert not np.array_equal(llrr.fuse(ir3, vi, method="max"), got)
+    np.testing.assert_array_equal(llrr.fuse(ir, vi[..., 0], method="max", colour="channels"),
+                                  llrr.fuse(ir, vi[..., 0], method="max"))
+    with pytest.raises(ValueError, match="colour must be 'luminance' or 'channels', got 'rgb'"):
+        llrr.fuse(ir, vi, method="max", colour="rgb")
+
+
+def test_the_cli_fuses_channels_when_asked(tmp_path):
+    from PIL import Image
+
+    from llrr.cli import main
+
+    rng = np.random.default_rng(4)
+    ir = rng.integers(0, 256, (16, 18), dtype=np.uint8)
+    vi = rng.integers(0, 256, (16, 18, 3), dtype=np.uint8)
+    Image.fromarray(ir).save(tmp_path / "ir.png")
+    Image.fromarray(vi).save(tmp_path / "vi.png")
+    main(["fuse", str(tmp_path / "ir.png"), str(tmp_path / "vi.png"), "-o", str(tmp_path / "f.png"), "--method",
+          "max", "--colour", "channels", "-q"])
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "f.png")), np.maximum(ir[..., None], vi))

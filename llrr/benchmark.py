@@ -1,0 +1,230 @@
+"""``llrr benchmark``: every fusion method on every dataset, scored by every metric profile, into one folder.
+
+A dataset is a folder with ``ir/`` and ``vi/`` images paired by file stem (``llrr.evaluate.pair_images``); a name
+that is not a folder means ``../shared/data/<name>`` (``tno21``, ``vifb``). Stored outputs of other methods, such
+as VIFB's ``fused/<method>/``, are scored as extra methods (``stored=``: folder names under ``<dataset>/fused``, or
+``"all"``). For each dataset the run
+
+1. checks everything before writing anything: the pairs (a missing partner is an error naming the file), every
+   stored output (missing or of another size than its infrared source: an error naming the file), the methods and
+   profiles, and that the output folder can be written;
+2. fuses every pair with each method into ``OUT/<dataset>/fused/<method>/<pair>.png`` (atomically; a rerun reuses
+   the images already there, provided they were made with the same method options, recorded in
+   ``OUT/<dataset>/fused/<method>/llrr-benchmark.json``), with one tqdm bar for the whole run;
+3. scores our outputs and the stored ones with each profile (:func:`llrr.evaluate.evaluate`): per-image scores in
+   ``OUT/<dataset>/<profile>.csv`` and a chart ``OUT/<dataset>/<profile>.png``;
+
+then writes ``OUT/leaderboard.md``: per dataset and profile the mean of every metric for every method, the best in
+bold (direction from the metric registry), and the seconds per pair of each method fused in this run beside the
+matrix-multiply speed of the same run (sgemm GFLOP/s), so that timings carry over between machines as ratios.
+
+Colour (``colour=``): "luminance" fuses the luminance of a colour visible image (``llrr.fuse``'s default);
+"channels" fuses each RGB channel, as VIFB runs every method, so that our outputs compare with its stored ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from solvers._files import SHARED
+
+__all__ = ["BenchmarkResult", "benchmark", "resolve_dataset", "sgemm_gflops"]
+
+MANIFEST = "llrr-benchmark.json"
+
+
+def resolve_dataset(name_or_path) -> tuple[str, Path]:
+    """``(name, folder)`` of a dataset: an existing folder, or a name under ``../shared/data``."""
+    p = Path(name_or_path)
+    folder = p if p.is_dir() else SHARED / "data" / str(name_or_path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset {name_or_path!r} not found: neither a folder nor {folder}")
+    for sub in ("ir", "vi"):
+        if not (folder / sub).is_dir():
+            raise FileNotFoundError(f"dataset {name_or_path!r}: {folder / sub} not found (a dataset holds ir/ and vi/)")
+    return (p.name if p.is_dir() else str(name_or_path)), folder
+
+
+def sgemm_gflops(n: int = 1024, repeats: int = 3) -> float:
+    """Best-of-``repeats`` float32 ``n x n`` matrix product speed in GFLOP/s (the machine's speed, for ratios)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e9
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`benchmark` returns: ``results[dataset][profile]`` (:class:`llrr.evaluate.EvaluationResult`),
+    ``seconds[dataset][method]`` (mean seconds per pair fused in this run; absent when every image was reused),
+    ``sgemm`` (GFLOP/s of this run), ``reused`` (images found in place) and ``written``, and the output paths."""
+
+    results: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+    sgemm: float = 0.0
+    reused: int = 0
+    written: int = 0
+    leaderboard: Path | None = None
+
+
+def _stored(folder: Path, stored: Sequence[str]) -> dict[str, Path]:
+    if not stored:
+        return {}
+    root = folder / "fused"
+    if list(stored) == ["all"]:  # every stored output there is (none for a dataset without fused/)
+        return {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
+    missing = [str(root / s) for s in stored if not (root / s).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"stored output folder(s) not found: {missing}")
+    return {s: root / s for s in stored}
+
+
+def _manifest(method: str, options: dict, colour: str) -> dict:
+    return {"method": method, "options": {k: str(v) for k, v in sorted(options.items())}, "colour": colour}
+
+
+def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",), stored: Sequence[str] = (),
+              profiles: Sequence[str] = ("paper",), colour: str = "luminance",
+              options: Mapping[str, Mapping] | None = None, progress: bool = True,
+              command: str | None = None) -> BenchmarkResult:
+    """Run the benchmark (module docstring).
+
+    Parameters
+    ----------
+    datasets : iterable of str or path
+        Dataset folders or names under ``../shared/data``.
+    out_dir : path
+        Output folder (created).
+    methods : sequence of str
+        Registered method names, or ``("all",)`` for every one (:func:`llrr.list_methods`); ``()`` for none (score
+        stored outputs only).
+    stored : sequence of str
+        Stored output folders under ``<dataset>/fused`` to score as methods, or ``("all",)``.
+    profiles : sequence of str
+        Metric profiles (:data:`llrr.metrics.PROFILES`).
+    colour : {"luminance", "channels"}
+    options : mapping, optional
+        Per method, its options for :func:`llrr.fuse` (e.g. ``{"lrrnet": {"weights": "loss1000"}}``).
+    progress : bool
+    command : str, optional
+        The command line, recorded in the leaderboard.
+    """
+    from tqdm.auto import tqdm
+
+    from solvers._images import image_size
+
+    from .evaluate import pair_images
+    from .fuse_files import fuse_pair
+    from .io import atomic_path
+    from .methods import list_methods
+    from .metrics import PROFILES
+
+    known = list_methods()
+    methods = known if list(methods) == ["all"] else list(dict.fromkeys(methods))
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; registered: {known}")
+    bad = [p for p in profiles if p not in PROFILES]
+    if bad or not profiles:
+        raise ValueError(f"unknown profile(s) {bad}; available: {list(PROFILES)}" if bad else "no profile given")
+    if colour not in ("luminance", "channels"):
+        raise ValueError(f"colour must be 'luminance' or 'channels', got {colour!r}")
+    options = {m: dict((options or {}).get(m, {})) for m in methods}
+    # 1. every check before anything is written
+    plan = []
+    for d in datasets:
+        name, folder = resolve_dataset(d)
+        extra = _stored(folder, stored)
+        sets = pair_images(folder / "ir", folder / "vi", extra or {"(visible)": folder / "vi"})
+        clash = sorted(set(extra) & set(methods))
+        if clash:
+            raise ValueError(f"{folder}: stored outputs {clash} have the names of registered methods; rename them")
+        plan.append((name, folder, extra, sets))
+    if not plan:
+        raise ValueError("no dataset given")
+    out = Path(out_dir)
+    for name, _, _, _ in plan:
+        for m in methods:
+            side = out / name / "fused" / m / MANIFEST
+            want = _manifest(m, options[m], colour)
+            if side.is_file() and json.loads(side.read_text()) != want:
+                raise ValueError(f"{side.parent} holds outputs made with other settings ({side.read_text().strip()}"
+                                 f"; now {json.dumps(want)}): remove it or choose another output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    res = BenchmarkResult(sgemm=sgemm_gflops())
+    # 2. fuse
+    total = sum(len(sets) for *_, sets in plan) * len(methods)
+    with tqdm(total=total, desc="benchmark: fusing", unit="image", disable=not progress) as bar:
+        for name, _, _, sets in plan:
+            res.seconds[name] = {}
+            for m in methods:
+                target = out / name / "fused" / m
+                target.mkdir(parents=True, exist_ok=True)
+                side = target / MANIFEST
+                if not side.is_file():
+                    with atomic_path(side) as tmp:
+                        tmp.write_text(json.dumps(_manifest(m, options[m], colour)) + "\n")
+                spent, made = 0.0, 0
+                for item in sets:
+                    bar.set_postfix_str(f"{name} / {m} / {item.name}", refresh=False)
+                    dest = target / f"{item.name}.png"
+                    if dest.is_file() and image_size(dest) == image_size(item.ir):
+                        res.reused += 1
+                    else:
+                        t = time.perf_counter()
+                        fuse_pair(item.ir, item.vi, dest, method=m, colour=colour, **options[m])
+                        spent += time.perf_counter() - t
+                        made += 1
+                        res.written += 1
+                    bar.update()
+                if made:
+                    res.seconds[name][m] = spent / made
+    # 3. score
+    for name, folder, extra, _ in plan:
+        fused = {m: out / name / "fused" / m for m in methods} | extra
+        res.results[name] = {}
+        for p in profiles:
+            ev = _evaluate(folder, fused, p, progress)
+            ev.to_csv(out / name / f"{p}.csv")
+            ev.plot(out / name / f"{p}.png")
+            res.results[name][p] = ev
+    res.leaderboard = out / "leaderboard.md"
+    with atomic_path(res.leaderboard) as tmp:
+        tmp.write_text(render(res, command=command))
+    return res
+
+
+def _evaluate(folder: Path, fused: dict, profile: str, progress: bool):
+    from .evaluate import evaluate
+
+    return evaluate(folder / "ir", folder / "vi", fused, profile=profile, progress=progress)
+
+
+def render(res: BenchmarkResult, *, command: str | None = None) -> str:
+    """The leaderboard as Markdown (module docstring)."""
+    lines = ["# Benchmark leaderboard", ""]
+    if command:
+        lines += ["Made by", "", f"    {command}", ""]
+    lines += [f"Means over each dataset's pairs; the best value of each metric in **bold** (arrows: the direction). "
+              f"This run's float32 matrix product: {res.sgemm:.0f} GFLOP/s.", ""]
+    for name, by_profile in res.results.items():
+        lines += [f"## {name}", ""]
+        for profile, ev in by_profile.items():
+            lines += [f"### {profile} profile ({len(ev.images)} pairs)", "", ev.to_markdown(), ""]
+        if res.seconds.get(name):
+            lines += ["Seconds per pair, fused in this run (sgemm "
+                      f"{res.sgemm:.0f} GFLOP/s): "
+                      + ", ".join(f"{m} {s:.2f}" for m, s in res.seconds[name].items()), ""]
+    return "\n".join(lines)
