@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--vi", required=True, metavar="DIR", help="folder of visible images, same file names")
     e.add_argument("--fused", required=True, nargs="+", metavar="NAME=DIR",
                    help="one folder of fused images per method, e.g. lrrnet=outputs/lrrnet densefuse=results/df")
-    e.add_argument("--profile", default="paper", help="metric profile: paper, standard or vifb (default: %(default)s)")
+    e.add_argument("--profile", default="paper", help="metric profile: paper, standard, vifb or cddfuse "
+                   "(default: %(default)s)")
     e.add_argument("--metrics", nargs="+", metavar="M", help="metrics to compute (default: all of the profile)")
     e.add_argument("-o", "--out", default="outputs/evaluation.csv", help="per-image CSV (default: %(default)s)")
     e.add_argument("--plot", metavar="PATH", help="bar chart path (default: the CSV path with .png)")

@@ -261,7 +261,7 @@ def evaluate(ir_dir, vi_dir, fused: Mapping[str, str | Path], *, profile: str = 
         Folders of infrared and visible images, paired by file stem (see :func:`pair_images`).
     fused : mapping of str to str or Path
         Method name -> folder of its fused images (e.g. the ``--out-dir`` of ``llrr fuse``).
-    profile : {"paper", "standard", "vifb"}
+    profile : {"paper", "standard", "vifb", "cddfuse"}
         Metric profile, see :mod:`llrr.metrics`.
     metrics : iterable of str, optional
         Metric names of the profile (default: all of them, as :func:`llrr.metrics.list_metrics` gives).

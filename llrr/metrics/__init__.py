@@ -1,11 +1,13 @@
-"""Image-fusion metrics with three profiles: "paper" (Hui Li's semantics, comparable with the LRRNet paper's tables),
-"standard" (conventional definitions) and "vifb" (the VIFB benchmark's 13 metrics as its MATLAB code computes them).
-See ../shared/specs/fusion-metrics.md and docs/metrics.md for every definition.
+"""Image-fusion metrics with four profiles: "paper" (Hui Li's semantics, comparable with the LRRNet paper's tables),
+"standard" (conventional definitions), "vifb" (the VIFB benchmark's 13 metrics as its MATLAB code computes them) and
+"cddfuse" (the 8 metrics of CDDFuse's Python ``Evaluator`` as it computes them). See ../shared/specs/fusion-metrics.md
+and docs/metrics.md for every definition.
 
 The paper profile has the six metrics of the paper (En, SD, MI, SSIM = Li's SSIM_a, VIF = Li's vifvec, Nabf); the
 standard profile has the same six with conventional definitions plus the other widely reported ones. Those two score
 grey images (colour is reduced to its luminance); the vifb profile scores the images with their channels, as VIFB
-does (:mod:`llrr.metrics.vifb`).
+does (:mod:`llrr.metrics.vifb`); the cddfuse profile scores grey images read as CDDFuse reads them, colour reduced
+by OpenCV's float32 BT.601 conversion (:mod:`llrr.metrics.cddfuse`).
 
 >>> import numpy as np
 >>> img = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from . import paper, simple, standard, vifb, vifb_quality
+from . import cddfuse, cddfuse_quality, paper, simple, standard, vifb, vifb_quality
 from ._common import check_channels, check_triplet
 from .fmi import fmi
 from .nabf import nabf
@@ -34,6 +36,8 @@ class Metric:
 
     ``colour=False``: the images reach ``func`` as grey uint8 (H, W) arrays (colour reduced to its luminance);
     ``colour=True``: with their channels, uint8 (H, W) or (H, W, 3), as read (the vifb profile).
+    ``read``, where given, replaces both: the function that turns the three inputs (arrays or paths) into what
+    ``func`` receives (the cddfuse profile's grey, :func:`llrr.metrics.cddfuse.read_triplet`).
     """
 
     name: str
@@ -41,10 +45,23 @@ class Metric:
     higher_is_better: bool
     description: str
     colour: bool = False
+    read: Callable | None = None
+
+    @property
+    def reader(self) -> Callable:
+        """The function that reads the three images for ``func``."""
+        if self.read is not None:
+            return self.read
+        return check_channels if self.colour else check_triplet
 
 
 def _f(fn):
     return lambda f, a, b: fn(f)
+
+
+def _cdd(name: str, fn: Callable, description: str) -> Metric:
+    """A cddfuse-profile metric (all eight are higher-is-better, on grey read as CDDFuse reads it)."""
+    return Metric(name, fn, True, description, read=cddfuse.read_triplet)
 
 
 PROFILES: dict[str, dict[str, Metric]] = {
@@ -97,6 +114,16 @@ PROFILES: dict[str, dict[str, Metric]] = {
         Metric("Qcb", vifb_quality.qcb, True, "Chen-Blum contrast preservation (Z. Liu's code)", colour=True),
         Metric("Qcv", vifb_quality.qcv, False, "Chen-Varshney CSF-filtered regional distance", colour=True),
     )},
+    "cddfuse": {m.name: m for m in (
+        _cdd("EN", cddfuse.en, "histogram entropy of F, bits"),
+        _cdd("SD", cddfuse.sd, "np.std of F (population, /N) on [0, 255], float32"),
+        _cdd("SF", cddfuse.sf, "sqrt(mean dx^2 + mean dy^2) of F"),
+        _cdd("MI", cddfuse.mi, "I(F;IR) + I(F;VI) in nats (scikit-learn's mutual_info_score)"),
+        _cdd("SCD", cddfuse.scd, "r(IR, F - VI) + r(VI, F - IR), nan where 0 / 0"),
+        _cdd("VIFF", cddfuse_quality.viff, "pixel-domain VIF (vifp_mscale, sigma_n^2 = 2) summed over the sources"),
+        _cdd("Qabf", cddfuse_quality.qabf, "Q^AB/F on [0, 255] in float32, Hong's G = g_F where g_S = g_F"),
+        _cdd("SSIM", cddfuse_quality.ssim, "skimage 0.19 SSIM (7x7 uniform, data range 2) summed over the sources"),
+    )},
 }
 METRICS = PROFILES["standard"]
 
@@ -116,8 +143,10 @@ def compute(fused, ir, vi, *, profile: str = "paper", metrics: Iterable[str] | N
     fused, ir, vi : ndarray or path
         8-bit (or 16-bit, scaled to 8) images of one size. The paper and standard profiles score colour images on
         their luminance; the vifb profile scores each as it is, grey (H, W) or colour (H, W, 3), channel by channel
-        as VIFB does (files are read as MATLAB's ``imread`` reads them, :func:`llrr.metrics.vifb.imread_vifb`).
-    profile : {"paper", "standard", "vifb"}
+        as VIFB does (files are read as MATLAB's ``imread`` reads them, :func:`llrr.metrics.vifb.imread_vifb`); the
+        cddfuse profile reads them as CDDFuse's ``image_read_cv2(path, 'GRAY')`` does
+        (:func:`llrr.metrics.cddfuse.read_triplet`).
+    profile : {"paper", "standard", "vifb", "cddfuse"}
     metrics : iterable of str, optional
         A subset of :func:`list_metrics` (default: all of the profile).
     """
@@ -126,6 +155,8 @@ def compute(fused, ir, vi, *, profile: str = "paper", metrics: Iterable[str] | N
     unknown = [m for m in names if m not in table]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown} for profile {profile!r}; available: {list(table)}")
-    grey = check_triplet(fused, ir, vi) if any(not table[m].colour for m in names) else None
-    colour = check_channels(fused, ir, vi) if any(table[m].colour for m in names) else None
-    return {m: table[m].func(*(colour if table[m].colour else grey)) for m in names}
+    read: dict[Callable, tuple] = {}
+    for m in names:  # each reader once, in the order the metrics need them
+        if table[m].reader not in read:
+            read[table[m].reader] = table[m].reader(fused, ir, vi)
+    return {m: table[m].func(*read[table[m].reader]) for m in names}

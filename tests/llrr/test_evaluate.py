@@ -220,7 +220,7 @@ def test_two_files_with_one_stem_are_an_error(demo_tree):
 
 @pytest.mark.parametrize("extra, message", [
     (["--metrics", "En", "Bogus"], r"unknown metric\(s\) \['Bogus'\].*available: \['En', 'SD'"),
-    (["--profile", "matlab"], r"profile must be one of \['paper', 'standard', 'vifb'\], got 'matlab'"),
+    (["--profile", "matlab"], r"profile must be one of \['paper', 'standard', 'vifb', 'cddfuse'\], got 'matlab'"),
 ])
 def test_unknown_metric_or_profile_lists_the_available(demo_tree, capsys, extra, message):
     out = demo_tree / "results.csv"
