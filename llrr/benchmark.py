@@ -69,10 +69,12 @@ def sgemm_gflops(n: int = 1024, repeats: int = 3) -> float:
 class BenchmarkResult:
     """What :func:`benchmark` returns: ``results[dataset][profile]`` (:class:`llrr.evaluate.EvaluationResult`),
     ``seconds[dataset][method]`` (mean seconds per pair fused in this run; absent when every image was reused),
+    ``score_seconds[dataset][profile]`` (seconds to score every method's images with that profile, files read included),
     ``sgemm`` (GFLOP/s of this run), ``reused`` (images found in place) and ``written``, and the output paths."""
 
     results: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    score_seconds: dict = field(default_factory=dict)
     sgemm: float = 0.0
     reused: int = 0
     written: int = 0
@@ -194,9 +196,11 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
     # 3. score
     for name, folder, extra, _ in plan:
         fused = {m: out / name / "fused" / m for m in methods} | extra
-        res.results[name] = {}
+        res.results[name], res.score_seconds[name] = {}, {}
         for p in profiles:
+            t = time.perf_counter()
             ev = _evaluate(folder, fused, p, progress)
+            res.score_seconds[name][p] = time.perf_counter() - t
             ev.to_csv(out / name / f"{p}.csv")
             ev.plot(out / name / f"{p}.png")
             res.results[name][p] = ev
@@ -223,6 +227,10 @@ def render(res: BenchmarkResult, *, command: str | None = None) -> str:
         lines += [f"## {name}", ""]
         for profile, ev in by_profile.items():
             lines += [f"### {profile} profile ({len(ev.images)} pairs)", "", ev.to_markdown(), ""]
+        if res.score_seconds.get(name):
+            n = len(next(iter(by_profile.values())).methods) * len(next(iter(by_profile.values())).images)
+            lines += [f"Seconds to score the {n} fused images (files read included), by profile: "
+                      + ", ".join(f"{p} {s:.0f}" for p, s in res.score_seconds[name].items()), ""]
         if res.seconds.get(name):
             lines += ["Seconds per pair, fused in this run (sgemm "
                       f"{res.sgemm:.0f} GFLOP/s): "

@@ -57,7 +57,8 @@ def test_benchmark_end_to_end_on_two_datasets(tmp_path):
     assert (out / "setA" / "vifb.png").is_file() and (out / "setB" / "paper.png").is_file()
     board = (out / "leaderboard.md").read_text()
     assert "## setA" in board and "### vifb profile (1 pairs)" in board and "GFLOP/s" in board
-    assert "Seconds per pair" in board and res.sgemm > 0
+    assert "Seconds per pair" in board and res.sgemm > 0 and "Seconds to score the 4 fused images" in board
+    assert set(res.score_seconds["setB"]) == {"paper", "vifb"}
     # the best mean of a metric is in bold, by the registry's direction
     best = max(ev.methods, key=lambda m: ev.means()[m]["SD"])
     assert f"**{ev.means()[best]['SD']:.4f}**" in board
