@@ -125,7 +125,7 @@ def render(data: dict, sgemm_square: float) -> str:
             lines.append(f"| {info['solver']} | {k} | {reached} | {seconds(r):.3f}{bound} | "
                          f"{seconds(r) / fastest:.1f}x |")
     lines += (_lrrnet_section(b, sgemm_square) + _load_section(b) + _train_section(b) + _metrics_section(b)
-              + _iterative_section(b))
+              + _iterative_section(b) + _profiles_section(b))
     from . import ab
 
     ab_lines = ab.section(ab.load())
@@ -349,3 +349,26 @@ def _iterative_section(b: dict) -> list[str]:
     return lines
 
 
+
+
+def _profiles_section(b: dict) -> list[str]:
+    lines = []
+    r = b.get("test_three_profiles_on_vifb")
+    if r:
+        info, sec = r["extra_info"], r["stats"]["median"]
+        lines += ["", "## Three metric profiles on VIFB, and LatLRR against LRRNet (issue 16)", "",
+                  f"All metrics of the {', '.join(info['profiles'])} profiles on {info['pairs']} pairs x "
+                  f"{info['methods']} methods of {info['source']} ({info['images']} fused images, each profile "
+                  f"reading the files as its toolkit does), one round (m{_measured([r])[1:]}). Goal: under 2 minutes.",
+                  "", "| images | time (s) | per image (ms) | goal met |", "|---|---|---|---|",
+                  f"| {info['images']} | {sec:.1f} | {1e3 * sec / info['images']:.0f} | {_ok(sec < 120)} |"]
+    fus = {m: b.get(f"test_fusion_{m}") for m in ("latlrr", "lrrnet")}
+    if all(fus.values()):
+        info = fus["lrrnet"]["extra_info"]
+        base = fus["lrrnet"]["stats"]["median"]
+        lines += ["", f"Fusion of one pair, {info['image']}, {info['shape'][1]}x{info['shape'][0]}, through "
+                      f"`llrr.fuse` (median of the rounds; m{_measured(list(fus.values()))[1:]}):", "",
+                  "| method | time (s) | ratio to lrrnet |", "|---|---|---|"]
+        for m, rec in fus.items():
+            lines.append(f"| {m} | {rec['stats']['median']:.2f} | {rec['stats']['median'] / base:.1f}x |")
+    return lines
