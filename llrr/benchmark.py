@@ -7,7 +7,8 @@ as VIFB's ``fused/<method>/``, are scored as extra methods (``stored=``: folder 
 
 1. checks everything before writing anything: the pairs (a missing partner is an error naming the file), every
    stored output (missing or of another size than its infrared source: an error naming the file), the methods and
-   profiles, and that the output folder can be written;
+   profiles, that every method takes its options and every profile can score the smallest pair, and that the
+   output folder can be written;
 2. fuses every pair with each method into ``OUT/<dataset>/fused/<method>/<pair>.png`` (atomically; a rerun reuses
    the images already there, provided they were made with the same method options, recorded in
    ``OUT/<dataset>/fused/<method>/llrr-benchmark.json``), with one tqdm bar for the whole run;
@@ -43,13 +44,13 @@ MANIFEST = "llrr-benchmark.json"
 def resolve_dataset(name_or_path) -> tuple[str, Path]:
     """``(name, folder)`` of a dataset: an existing folder, or a name under ``../shared/data``."""
     p = Path(name_or_path)
-    folder = p if p.is_dir() else SHARED / "data" / str(name_or_path)
+    folder = p.resolve() if p.is_dir() else SHARED / "data" / str(name_or_path)
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset {name_or_path!r} not found: neither a folder nor {folder}")
     for sub in ("ir", "vi"):
         if not (folder / sub).is_dir():
             raise FileNotFoundError(f"dataset {name_or_path!r}: {folder / sub} not found (a dataset holds ir/ and vi/)")
-    return (p.name if p.is_dir() else str(name_or_path)), folder
+    return (folder.name if p.is_dir() else str(name_or_path)), folder
 
 
 def sgemm_gflops(n: int = 1024, repeats: int = 3) -> float:
@@ -85,7 +86,7 @@ def _stored(folder: Path, stored: Sequence[str]) -> dict[str, Path]:
     if not stored:
         return {}
     root = folder / "fused"
-    if list(stored) == ["all"]:  # every stored output there is (none for a dataset without fused/)
+    if "all" in stored:  # every stored output there is (none for a dataset without fused/)
         return {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
     missing = [str(root / s) for s in stored if not (root / s).is_dir()]
     if missing:
@@ -94,7 +95,21 @@ def _stored(folder: Path, stored: Sequence[str]) -> dict[str, Path]:
 
 
 def _manifest(method: str, options: dict, colour: str) -> dict:
-    return {"method": method, "options": {k: str(v) for k, v in sorted(options.items())}, "colour": colour}
+    """What made a method's outputs: its options with the defaults filled in, the colour mode and, for LRRNet, the
+    sha256 of the weights a registry name resolves to (a changed default or re-pointed name is a change)."""
+    import inspect
+
+    from .methods import get_method
+
+    func = get_method(method).func
+    full = {k: v.default for k, v in inspect.signature(func).parameters.items()
+            if v.kind is inspect.Parameter.KEYWORD_ONLY and k != "progress"} | dict(options)
+    if method == "lrrnet" and isinstance(full.get("weights"), str) and not Path(full["weights"]).is_file():
+        from unrolled.weights import WEIGHTS
+
+        entry = WEIGHTS.get(full["weights"])
+        full["weights_sha256"] = entry.sha256 if entry is not None else None
+    return {"method": method, "options": {k: str(v) for k, v in sorted(full.items())}, "colour": colour}
 
 
 def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",), stored: Sequence[str] = (),
@@ -134,7 +149,7 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
     from .metrics import PROFILES
 
     known = list_methods()
-    methods = known if list(methods) == ["all"] else list(dict.fromkeys(methods))
+    methods = known if "all" in methods else list(dict.fromkeys(methods))
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; registered: {known}")
@@ -143,16 +158,31 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
         raise ValueError(f"unknown profile(s) {bad}; available: {list(PROFILES)}" if bad else "no profile given")
     if colour not in ("luminance", "channels"):
         raise ValueError(f"colour must be 'luminance' or 'channels', got {colour!r}")
+    from .methods import get_method
+
     options = {m: dict((options or {}).get(m, {})) for m in methods}
+    for m in methods:
+        wrong = sorted(set(options[m]) - set(get_method(m).options))
+        if wrong:
+            raise ValueError(f"method {m!r} does not take option(s) {wrong}; its options: {get_method(m).options}")
     # 1. every check before anything is written
     plan = []
     for d in datasets:
         name, folder = resolve_dataset(d)
+        if any(name == other for other, *_ in plan):
+            raise ValueError(f"two datasets are named {name!r} (the folder's name): their outputs would collide")
         extra = _stored(folder, stored)
         sets = pair_images(folder / "ir", folder / "vi", extra or {"(visible)": folder / "vi"})
         clash = sorted(set(extra) & set(methods))
         if clash:
             raise ValueError(f"{folder}: stored outputs {clash} have the names of registered methods; rename them")
+        smallest = min(sets, key=lambda item: image_size(item.ir)[0] * image_size(item.ir)[1])
+        w, h = image_size(smallest.ir)
+        small = [m for m in methods if min(w, h) < get_method(m).min_size]
+        if small:
+            raise ValueError(f"{smallest.ir} is {w}x{h}: method(s) {small} need at least "
+                             f"{max(get_method(m).min_size for m in small)} pixels a side")
+        _check_scorable(smallest, profiles)
         plan.append((name, folder, extra, sets))
     if not plan:
         raise ValueError("no dataset given")
@@ -164,7 +194,9 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
             if side.is_file() and json.loads(side.read_text()) != want:
                 raise ValueError(f"{side.parent} holds outputs made with other settings ({side.read_text().strip()}"
                                  f"; now {json.dumps(want)}): remove it or choose another output folder")
-    out.mkdir(parents=True, exist_ok=True)
+    from .fuse_files import _check_writable
+
+    _check_writable(out)
     res = BenchmarkResult(sgemm=sgemm_gflops())
     # 2. fuse
     total = sum(len(sets) for *_, sets in plan) * len(methods)
@@ -208,6 +240,18 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
     with atomic_path(res.leaderboard) as tmp:
         tmp.write_text(render(res, command=command))
     return res
+
+
+def _check_scorable(item, profiles) -> None:
+    """Score the infrared image as if it were a fusion of its pair, once per profile: a pair too small for a metric
+    (VIF needs 72 pixels a side, ...) fails here, before anything is fused or written."""
+    from .metrics import compute
+
+    for p in profiles:
+        try:
+            compute(item.ir, item.ir, item.vi, profile=p)
+        except ValueError as exc:
+            raise ValueError(f"{item.ir}: the {p} profile cannot score this pair: {exc}") from None
 
 
 def _evaluate(folder: Path, fused: dict, profile: str, progress: bool):

@@ -16,6 +16,12 @@ from llrr.metrics import compute
 from tests.conftest import DEMO_DIR
 
 
+def llrr_weights_sha(name):
+    from unrolled.weights import WEIGHTS
+
+    return WEIGHTS[name].sha256
+
+
 def _dataset(root, crops, *, colour=False, stored=None):
     ir = np.asarray(Image.open(DEMO_DIR / "demo_ir.png").convert("L"))
     vi = np.asarray(Image.open(DEMO_DIR / "demo_vi.png").convert("L"))
@@ -108,3 +114,31 @@ def test_the_command_line_writes_the_leaderboard(tmp_path, capsys):
     assert "llrr benchmark --datasets" in board and "| theirs |" in board and "| average |" in board
     assert "2 image(s) fused, 0 reused" in capsys.readouterr().out
     assert main(["benchmark", "--datasets", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "p")]) == 2
+
+
+def test_options_names_and_sizes_are_checked_before_writing(tmp_path):
+    a = _dataset(tmp_path / "x" / "set", CROPS_A)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"method 'average' does not take option\(s\) \['bogus'\]"):
+        benchmark([a], out, methods=["average"], options={"average": {"bogus": 1}}, progress=False)
+    b = _dataset(tmp_path / "y" / "set", CROPS_B)
+    with pytest.raises(ValueError, match="two datasets are named 'set'"):
+        benchmark([a, b], out, methods=["average"], progress=False)
+    small = _dataset(tmp_path / "small", {"s1": np.s_[:40, :50]})
+    with pytest.raises(ValueError, match=r"s1\.png: the paper profile cannot score this pair"):
+        benchmark([small], out, methods=["average"], profiles=["paper"], progress=False)
+    assert not out.exists()
+    # "all" among names means every registered method; the settings record holds the defaults too
+    import json
+
+    from llrr.benchmark import _manifest
+
+    res = benchmark([a], out, methods=["max", "average"], progress=False)
+    assert res.written == 4
+    manifest = json.loads((out / "set" / "fused" / "max" / "llrr-benchmark.json").read_text())
+    assert manifest == {"method": "max", "options": {}, "colour": "luminance"}
+    latlrr = _manifest("latlrr", {}, "luminance")
+    assert latlrr["options"]["cumulative"] == "True" and latlrr["options"]["levels"] == "4"
+    assert _manifest("lrrnet", {}, "luminance")["options"]["weights_sha256"] == llrr_weights_sha("default")
+    with pytest.raises(ValueError, match="holds outputs made with other settings"):
+        benchmark([a], out, methods=["max"], options={"max": {}}, colour="channels", progress=False)

@@ -110,8 +110,8 @@ def test_latlrr_on_a_vifb_pair_end_to_end(tmp_path):
 
     vifb = shared_path("data", "vifb")
     out = tmp_path / "fused.png"
-    main(["fuse", str(vifb / "ir" / "manCall.jpg"), str(vifb / "vi" / "manCall.jpg"), "-o", str(out),
-          "--method", "latlrr"])
+    assert main(["fuse", str(vifb / "ir" / "manCall.jpg"), str(vifb / "vi" / "manCall.jpg"), "-o", str(out),
+                 "--method", "latlrr", "-q"]) == 0
     from llrr.io import read_image
 
     fused = read_image(out)
