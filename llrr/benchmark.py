@@ -26,15 +26,13 @@ Colour (``colour=``): "luminance" fuses the luminance of a colour visible image 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from solvers._files import SHARED
+from solvers._linalg import sgemm_gflops  # the one machine-speed probe (benchmarks/report.py uses it too)
 
 __all__ = ["BenchmarkResult", "benchmark", "resolve_dataset", "sgemm_gflops"]
 
@@ -51,19 +49,6 @@ def resolve_dataset(name_or_path) -> tuple[str, Path]:
         if not (folder / sub).is_dir():
             raise FileNotFoundError(f"dataset {name_or_path!r}: {folder / sub} not found (a dataset holds ir/ and vi/)")
     return (folder.name if p.is_dir() else str(name_or_path)), folder
-
-
-def sgemm_gflops(n: int = 1024, repeats: int = 3) -> float:
-    """Best-of-``repeats`` float32 ``n x n`` matrix product speed in GFLOP/s (the machine's speed, for ratios)."""
-    rng = np.random.default_rng(0)
-    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
-    a @ b
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2.0 * n**3 / best / 1e9
 
 
 @dataclass
