@@ -3,7 +3,8 @@ under 2 minutes for the three), and the time per pair of the classical "latlrr" 
 "lrrnet" on the same images.
 
 Images are read from their files by each profile's own reader (as ``llrr evaluate`` and ``llrr benchmark`` do), so
-the time includes reading. Without ../shared the bundled demo pair stands in (fused = the mean of the sources);
+the time includes reading. The scoring runs as ``llrr benchmark`` runs it, once with one process per CPU (its
+default) and once in one process. Without ../shared the bundled demo pair stands in (fused = the mean of the sources);
 ``LLRR_BENCH_SMOKE=1`` uses 2 pairs x 2 methods and a crop for the fusion timing.
 """
 
@@ -22,36 +23,65 @@ def smoke() -> bool:
     return os.environ.get("LLRR_BENCH_SMOKE", "") not in ("", "0")
 
 
-def _triplets(tmp_path):
+def _sets(tmp_path):
+    """(label, image sets, methods): VIFB's pairs with its stored fused images, or the bundled pair."""
+    from llrr.evaluate import pair_images
+
     if (VIFB / "fused").is_dir():
-        pairs = sorted(p.stem for p in (VIFB / "ir").glob("*.jpg"))
-        methods = sorted(p.name for p in (VIFB / "fused").iterdir() if p.is_dir())
+        methods = tuple(sorted(p.name for p in (VIFB / "fused").iterdir() if p.is_dir()))
         if smoke():
-            pairs, methods = pairs[:2], methods[:2]
-        return "vifb (stored fused images)", len(pairs), len(methods), [
-            (VIFB / "fused" / m / f"{p}.jpg", VIFB / "ir" / f"{p}.jpg", VIFB / "vi" / f"{p}.jpg")
-            for p in pairs for m in methods]
+            methods = methods[:2]
+        sets = pair_images(VIFB / "ir", VIFB / "vi", {m: VIFB / "fused" / m for m in methods})
+        return "vifb (stored fused images)", sets[:2] if smoke() else sets, methods
     from PIL import Image
 
     ir, vi = (read_image(p) for p in demo_pair())
-    Image.fromarray(((ir.astype(float) + vi) / 2).round().astype(np.uint8)).save(tmp_path / "f.png")
-    n = 2
-    return "bundled demo pair (fused = mean)", n, 1, [(tmp_path / "f.png", *demo_pair())] * n
+    for folder, image in (("ir", ir), ("vi", vi), ("mean", ((ir.astype(float) + vi) / 2).round().astype(np.uint8))):
+        for stem in ("a", "b"):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(image).save(tmp_path / folder / f"{stem}.png")
+    sets = pair_images(tmp_path / "ir", tmp_path / "vi", {"mean": tmp_path / "mean"})
+    return "bundled demo pair (fused = mean)", sets, ("mean",)
 
 
-def _score(triplets):
-    from llrr.metrics import compute
+def _score(sets, methods, workers, seconds):
+    """Every profile's scores, as ``llrr benchmark`` computes them (one :func:`llrr.evaluate.score_sets` per profile,
+    files read by each profile's reader); the seconds of each profile go into ``seconds``."""
+    import time
 
-    return [[compute(f, a, b, profile=p) for p in PROFILES] for f, a, b in triplets]
+    from llrr.evaluate import _check_metrics, score_sets
+
+    out = {}
+    for p in PROFILES:
+        t = time.perf_counter()
+        out[p] = score_sets(sets, methods, p, _check_metrics(p, None), workers=workers, progress=False)
+        seconds[p] = round(time.perf_counter() - t, 2)
+    return out
+
+
+def _profiles_bench(benchmark, tmp_path, workers):
+    from llrr.evaluate import resolve_workers
+
+    benchmark.group = "profiles"
+    source, sets, methods = _sets(tmp_path)
+    seconds: dict = {}
+    scores = benchmark.pedantic(_score, args=(sets, methods, workers, seconds), rounds=1, iterations=1,
+                                warmup_rounds=0)
+    first = scores["vifb"][methods[0]][sets[0].name]
+    assert np.isfinite(first["Entropy"])
+    benchmark.extra_info.update(source=source, pairs=len(sets), methods=len(methods), images=len(sets) * len(methods),
+                                profiles=list(PROFILES), workers=resolve_workers(workers, len(sets)),
+                                profile_seconds=seconds)
 
 
 def test_three_profiles_on_vifb(benchmark, tmp_path):
-    benchmark.group = "profiles"
-    source, pairs, methods, triplets = _triplets(tmp_path)
-    scores = benchmark.pedantic(_score, args=(triplets,), rounds=1, iterations=1, warmup_rounds=0)
-    assert all(np.isfinite(s[1]["Entropy"]) for s in scores)
-    benchmark.extra_info.update(source=source, pairs=pairs, methods=methods, images=len(triplets),
-                                profiles=list(PROFILES))
+    """One scoring process per CPU: what ``llrr benchmark`` and ``llrr evaluate`` do by default."""
+    _profiles_bench(benchmark, tmp_path, None)
+
+
+def test_three_profiles_on_vifb_one_process(benchmark, tmp_path):
+    """The same in one process (``--workers 1``, the API's default)."""
+    _profiles_bench(benchmark, tmp_path, 1)
 
 
 def _fusion_pair():

@@ -26,6 +26,7 @@ Colour (``colour=``): "luminance" fuses the luminance of a colour visible image 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,12 +57,14 @@ class BenchmarkResult:
     """What :func:`benchmark` returns: ``results[dataset][profile]`` (:class:`llrr.evaluate.EvaluationResult`),
     ``seconds[dataset][method]`` (mean seconds per pair fused in this run; absent when every image was reused),
     ``score_seconds[dataset][profile]`` (seconds to score every method's images with that profile, files read included),
-    ``sgemm`` (GFLOP/s of this run), ``reused`` (images found in place) and ``written``, and the output paths."""
+    ``sgemm`` (GFLOP/s of this run), ``workers`` (scoring processes), ``reused`` (images found in place) and
+    ``written``, and the output paths."""
 
     results: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     score_seconds: dict = field(default_factory=dict)
     sgemm: float = 0.0
+    workers: int = 1
     reused: int = 0
     written: int = 0
     leaderboard: Path | None = None
@@ -100,7 +103,7 @@ def _manifest(method: str, options: dict, colour: str) -> dict:
 def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",), stored: Sequence[str] = (),
               profiles: Sequence[str] = ("paper",), colour: str = "luminance",
               options: Mapping[str, Mapping] | None = None, progress: bool = True,
-              command: str | None = None) -> BenchmarkResult:
+              command: str | None = None, workers: int | None = 1) -> BenchmarkResult:
     """Run the benchmark (module docstring).
 
     Parameters
@@ -122,12 +125,17 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
     progress : bool
     command : str, optional
         The command line, recorded in the leaderboard.
+    workers : int or None
+        Processes that score the images side by side (:func:`llrr.evaluate.evaluate`): 1 (default) scores in this
+        process, None or 0 one per CPU. The scores do not depend on it.
     """
     from tqdm.auto import tqdm
 
     from solvers._images import image_size
 
-    from .evaluate import pair_images
+    from .evaluate import pair_images, resolve_workers
+
+    workers = resolve_workers(workers, sys.maxsize)  # a bad value is an error before anything is done
     from .fuse_files import fuse_pair
     from .io import atomic_path
     from .methods import list_methods
@@ -182,7 +190,7 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
     from .fuse_files import _check_writable
 
     _check_writable(out)
-    res = BenchmarkResult(sgemm=sgemm_gflops())
+    res = BenchmarkResult(sgemm=sgemm_gflops(), workers=workers)
     # 2. fuse
     total = sum(len(sets) for *_, sets in plan) * len(methods)
     with tqdm(total=total, desc="benchmark: fusing", unit="image", disable=not progress) as bar:
@@ -216,7 +224,7 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
         res.results[name], res.score_seconds[name] = {}, {}
         for p in profiles:
             t = time.perf_counter()
-            ev = _evaluate(folder, fused, p, progress)
+            ev = _evaluate(folder, fused, p, progress, res.workers)
             res.score_seconds[name][p] = time.perf_counter() - t
             ev.to_csv(out / name / f"{p}.csv")
             ev.plot(out / name / f"{p}.png")
@@ -239,10 +247,10 @@ def _check_scorable(item, profiles) -> None:
             raise ValueError(f"{item.ir}: the {p} profile cannot score this pair: {exc}") from None
 
 
-def _evaluate(folder: Path, fused: dict, profile: str, progress: bool):
+def _evaluate(folder: Path, fused: dict, profile: str, progress: bool, workers: int = 1):
     from .evaluate import evaluate
 
-    return evaluate(folder / "ir", folder / "vi", fused, profile=profile, progress=progress)
+    return evaluate(folder / "ir", folder / "vi", fused, profile=profile, progress=progress, workers=workers)
 
 
 def render(res: BenchmarkResult, *, command: str | None = None) -> str:
@@ -258,7 +266,8 @@ def render(res: BenchmarkResult, *, command: str | None = None) -> str:
             lines += [f"### {profile} profile ({len(ev.images)} pairs)", "", ev.to_markdown(), ""]
         if res.score_seconds.get(name):
             n = len(next(iter(by_profile.values())).methods) * len(next(iter(by_profile.values())).images)
-            lines += [f"Seconds to score the {n} fused images (files read included), by profile: "
+            procs = f"{res.workers} processes" if res.workers > 1 else "one process"
+            lines += [f"Seconds to score the {n} fused images (files read included; {procs}), by profile: "
                       + ", ".join(f"{p} {s:.0f}" for p, s in res.score_seconds[name].items()), ""]
         if res.seconds.get(name):
             lines += ["Seconds per pair, fused in this run (sgemm "

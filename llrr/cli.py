@@ -56,7 +56,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     if plot.resolve() == out.resolve():
         raise ValueError(f"--plot and --out name the same file {out}")
-    result = evaluate(args.ir, args.vi, fused, profile=args.profile, metrics=args.metrics, progress=not args.quiet)
+    result = evaluate(args.ir, args.vi, fused, profile=args.profile, metrics=args.metrics, progress=not args.quiet,
+                      workers=args.workers)
     result.to_csv(out)
     result.plot(plot)
     print(f"mean over {len(result.images)} image(s), {result.profile} profile (bold: best of each column)\n")
@@ -109,7 +110,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     command = "llrr benchmark " + " ".join(shlex.quote(a) for a in args.argv)
     res = benchmark(args.datasets, args.out_dir, methods=args.methods, stored=args.stored or (),
                     profiles=args.profiles, colour=args.colour, options=options, progress=not args.quiet,
-                    command=command)
+                    command=command, workers=args.workers)
     print(res.leaderboard.read_text())
     print(f"{res.written} image(s) fused, {res.reused} reused; leaderboard: {res.leaderboard.resolve()}")
     return 0
@@ -141,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", nargs="+", metavar="M", help="metrics to compute (default: all of the profile)")
     e.add_argument("-o", "--out", default="outputs/evaluation.csv", help="per-image CSV (default: %(default)s)")
     e.add_argument("--plot", metavar="PATH", help="bar chart path (default: the CSV path with .png)")
+    e.add_argument("-j", "--workers", type=int, default=0, metavar="N",
+                   help="scoring processes (default: 0, one per CPU; 1: no extra process)")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_evaluate)
     t = sub.add_parser("train", help="train an LRRNet with the detail-to-semantic loss from a TOML config",
@@ -174,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "%(default)s)")
     b.add_argument("--weights", help="LRRNet weights for the lrrnet method (default: the shipped default)")
     b.add_argument("--out-dir", required=True, metavar="DIR", help="output folder")
+    b.add_argument("-j", "--workers", type=int, default=0, metavar="N",
+                   help="scoring processes (default: 0, one per CPU; 1: no extra process)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_cmd_benchmark)
     from .cli_fuse import add_fuse_commands

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from pathlib import Path
 from solvers._files import IMAGE_SUFFIXES, images_by_stem
 from solvers._images import image_size
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSet", "EvaluationResult", "pair_images", "evaluate"]
+__all__ = ["IMAGE_SUFFIXES", "ImageSet", "EvaluationResult", "pair_images", "evaluate", "score_sets", "usable_cpus"]
 
 _MAX_LISTED = 10  # problems listed in one error message before "... and N more"
 
@@ -173,10 +174,23 @@ class EvaluationResult:
         return [{"method": m, "image": i, **self.scores[m][i]} for m in self.methods for i in self.images]
 
     def means(self) -> dict[str, dict[str, float]]:
-        """Mean of each metric over the images, per method: ``means()[method][metric]``."""
-        n = len(self.images)
-        return {m: {k: math.fsum(self.scores[m][i][k] for i in self.images) / n for k in self.metrics}
-                for m in self.methods}
+        """Mean of each metric over the images, per method: ``means()[method][metric]``.
+
+        A NaN score (e.g. Qcb of a constant image) makes the mean NaN, except in the profiles of
+        :data:`llrr.metrics.NAN_SKIPPING_PROFILES` ("vifb"), whose toolkit averages with ``nanmean``: there the mean
+        is over the images with a number (NaN only when none has one). The per-image scores keep every NaN."""
+        from .metrics import NAN_SKIPPING_PROFILES
+
+        skip = self.profile in NAN_SKIPPING_PROFILES
+        out = {}
+        for m in self.methods:
+            out[m] = {}
+            for k in self.metrics:
+                values = [self.scores[m][i][k] for i in self.images]
+                if skip:
+                    values = [v for v in values if not math.isnan(v)]
+                out[m][k] = math.fsum(values) / len(values) if values else math.nan
+        return out
 
     def higher_is_better(self) -> dict[str, bool]:
         """The direction of each metric, from the metric registry."""
@@ -251,8 +265,91 @@ class EvaluationResult:
         return save_figure(fig, path)
 
 
+def usable_cpus() -> int:
+    """The number of CPUs this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(workers: int | None, tasks: int) -> int:
+    """The number of scoring processes: ``workers`` (None or 0: one per usable CPU), never more than ``tasks``."""
+    if workers is None or workers == 0:
+        workers = usable_cpus()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer (0 or None: one per CPU), got {workers!r}")
+    return max(1, min(workers, tasks))
+
+
+def _score_set(item: ImageSet, methods: tuple[str, ...], profile: str, names: tuple[str, ...]):
+    """All methods of one image: ``{method: {metric: value}}``. One image's methods go to one process, so the work
+    on its two sources (pyramids, local moments, gradients; :func:`llrr.metrics._common.source_memo`) is done once."""
+    from .metrics import compute
+
+    out = {}
+    for m in methods:
+        values = compute(item.fused[m], item.ir, item.vi, profile=profile, metrics=names)
+        out[m] = {k: float(values[k]) for k in names}
+    return out
+
+
+def _pixels(path: Path) -> int:
+    h, w = image_size(path)
+    return h * w
+
+
+def _init_worker() -> None:
+    """A scoring process uses one BLAS thread: the processes, not the threads, share the CPUs."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def score_sets(sets: list[ImageSet], methods: tuple[str, ...], profile: str, names: tuple[str, ...], *,
+               workers: int | None = 1, progress: bool = True, desc: str = "evaluate"):
+    """``{method: {image: {metric: value}}}`` for every image set, in their order, on ``workers`` processes.
+
+    With more than one worker the images are shared among fresh (spawned) Python processes, one image (all its
+    methods) at a time; each value is computed exactly as in one process, so the result does not depend on
+    ``workers``. A failure stops the run and is raised with its message (which names the file).
+    """
+    from tqdm.auto import tqdm
+
+    workers = resolve_workers(workers, len(sets))
+    per_set: dict[str, dict] = {}
+    with tqdm(total=len(sets) * len(methods), desc=desc, unit="image", disable=not progress) as bar:
+        if workers == 1:
+            for item in sets:
+                bar.set_postfix_str(item.name, refresh=False)
+                per_set[item.name] = _score_set(item, methods, profile, names)
+                bar.update(len(methods))
+        else:
+            import multiprocessing
+            from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+            bar.set_postfix_str(f"{workers} processes", refresh=False)
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_worker) as pool:
+                # largest images first, so that no process is left with a big one at the end
+                order = sorted(sets, key=lambda item: -_pixels(item.ir))
+                futures = {pool.submit(_score_set, item, methods, profile, names): item for item in order}
+                pending = set(futures)
+                try:
+                    while pending:
+                        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                        for fut in done:
+                            per_set[futures[fut].name] = fut.result()  # raises the worker's exception
+                            bar.update(len(methods))
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    return {m: {item.name: per_set[item.name][m] for item in sets} for m in methods}
+
+
 def evaluate(ir_dir, vi_dir, fused: Mapping[str, str | Path], *, profile: str = "paper",
-             metrics: Iterable[str] | None = None, progress: bool = True) -> EvaluationResult:
+             metrics: Iterable[str] | None = None, progress: bool = True,
+             workers: int | None = 1) -> EvaluationResult:
     """Score each method's fused images against their infrared and visible sources.
 
     Parameters
@@ -267,6 +364,10 @@ def evaluate(ir_dir, vi_dir, fused: Mapping[str, str | Path], *, profile: str = 
         Metric names of the profile (default: all of them, as :func:`llrr.metrics.list_metrics` gives).
     progress : bool
         Show a tqdm progress bar over the (image, method) pairs.
+    workers : int or None
+        Processes that score the images side by side (:func:`score_sets`): 1 (default) scores in this process;
+        None or 0 uses one per CPU. The scores do not depend on it. More than one starts fresh Python processes
+        ("spawn"), so a script that calls this must guard its top level with ``if __name__ == "__main__":``.
 
     Returns
     -------
@@ -279,19 +380,9 @@ def evaluate(ir_dir, vi_dir, fused: Mapping[str, str | Path], *, profile: str = 
         Unknown profile or metric (the message lists the available ones), missing partners or mis-sized images
         (the message names the files and sizes). Nothing is computed before all inputs are checked.
     """
-    from tqdm.auto import tqdm
-
-    from .metrics import compute
-
     names = _check_metrics(profile, metrics)
     sets = pair_images(ir_dir, vi_dir, fused)
     methods = tuple(fused)
-    scores: dict[str, dict[str, dict[str, float]]] = {m: {} for m in methods}
-    with tqdm(total=len(sets) * len(methods), desc="evaluate", unit="image", disable=not progress) as bar:
-        for item in sets:
-            for m in methods:
-                bar.set_postfix_str(f"{m} / {item.name}", refresh=False)
-                values = compute(item.fused[m], item.ir, item.vi, profile=profile, metrics=names)
-                scores[m][item.name] = {k: float(values[k]) for k in names}
-                bar.update()
+    resolve_workers(workers, 1)  # a bad value is an error before any work
+    scores = score_sets(sets, methods, profile, names, workers=workers, progress=progress)
     return EvaluationResult(profile, names, methods, tuple(s.name for s in sets), scores)

@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import cddfuse, cddfuse_quality, paper, simple, standard, vifb, vifb_quality
-from ._common import check_channels, check_triplet
+from ._common import check_channels, check_triplet, clear_caches
 from .fmi import fmi
 from .nabf import nabf
 from .qabf import qabf
 from .vif import vif
 
-__all__ = ["Metric", "METRICS", "PROFILES", "list_metrics", "compute"]
+__all__ = ["Metric", "METRICS", "PROFILES", "NAN_SKIPPING_PROFILES", "list_metrics", "compute", "clear_caches"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,9 @@ PROFILES: dict[str, dict[str, Metric]] = {
     )},
 }
 METRICS = PROFILES["standard"]
+NAN_SKIPPING_PROFILES = frozenset({"vifb"})
+"""Profiles whose means over images skip NaN scores, as their toolkit does (VIFB's ``compute_metrics.m`` averages
+the per-pair values with ``nanmean``); the other profiles' means are NaN when any image's score is."""
 
 
 def list_metrics(profile: str = "paper") -> list[str]:

@@ -7,13 +7,20 @@ profile scores the images with the channels they have, as MATLAB's ``imread`` gi
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 
 import numpy as np
 
 from solvers._images import luminance, read_grey, read_image
 
-__all__ = ["as_uint8_grey", "as_uint8_image", "check_triplet", "check_channels"]
+__all__ = ["as_uint8_grey", "as_uint8_image", "check_triplet", "check_channels", "source_memo", "clear_caches"]
+
+_MEMOS: list = []  # every source_memo, for clear_caches
 
 
 def _to_uint8(a: np.ndarray, name: str) -> np.ndarray:
@@ -90,3 +97,60 @@ def check_channels(fused, ir, vi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError(f"fused, ir and vi must have the same height and width, got shapes {f.shape}, {a.shape} "
                          f"and {b.shape}")
     return f, a, b
+
+
+def source_memo(fn: Callable | None = None, *, size: int = 12) -> Callable:
+    """Memoise ``fn(image, *args)`` on the image's content (shape, dtype and a hash of its bytes) and the other
+    (hashable) arguments, for the last ``size`` calls.
+
+    The metrics use it for the work that depends on one source image only (its pyramid, local moments, gradients):
+    scoring many fused images against the same pair (methods side by side, ``llrr evaluate``, ``llrr benchmark``)
+    then does that work once per source, and the values are exactly those of a fresh computation. Arrays in the
+    result are made read-only, so a caller cannot change the memo. ``cache_clear()`` empties it. Usable as
+    ``@source_memo`` or ``@source_memo(size=...)``; thread-safe.
+    """
+    if fn is None:
+        return lambda f: source_memo(f, size=size)
+    cache: OrderedDict = OrderedDict()
+    lock = threading.Lock()
+
+    def _freeze(value):
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                _freeze(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                _freeze(item)
+
+    @wraps(fn)
+    def memoised(image: np.ndarray, *args):
+        a = np.ascontiguousarray(image)
+        key = (a.shape, a.dtype.str, hashlib.blake2b(a.data, digest_size=16).digest(), args)
+        with lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        value = fn(a, *args)
+        _freeze(value)
+        with lock:
+            cache[key] = value
+            while len(cache) > size:
+                cache.popitem(last=False)
+        return value
+
+    memoised.cache_clear = cache.clear
+    memoised.cache_len = lambda: len(cache)
+    _MEMOS.append(memoised)
+    return memoised
+
+
+def clear_caches() -> None:
+    """Empty every memo of the metrics (:func:`source_memo`'s and the cached pyramids), e.g. to free memory after
+    scoring large images. Scores never depend on it."""
+    for memo in _MEMOS:
+        memo.cache_clear()
+    from .vif import _cached_bands
+
+    _cached_bands.cache_clear()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import correlate1d, uniform_filter
 
+from ._common import source_memo
 from .cddfuse import read_triplet
 from .qabf import qabf as _qabf
 
@@ -92,35 +93,70 @@ def vifp(ref: np.ndarray, dist: np.ndarray, *, sigma_nsq: float = 2.0, eps: floa
     if ref.shape != dist.shape or ref.ndim != 2 or min(ref.shape) < VIFF_MIN_SIZE:
         raise ValueError(f"vifp needs two (H, W) images of one shape, at least {VIFF_MIN_SIZE} x {VIFF_MIN_SIZE}, got "
                          f"{ref.shape} and {dist.shape}")
-    num = den = 0.0
+    return _vifp_terms(_vifp_reference(ref, sigma_nsq, eps), _vifp_side(dist), sigma_nsq, eps)
+
+
+def _vifp_side(img: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per scale, what :func:`vifp` computes from one image alone: the image at that scale, its local means and its
+    local variances (negative ones set to 0)."""
+    out = []
     for scale in range(1, 5):
         taps = _taps(2 ** (5 - scale) + 1)
         if scale > 1:
-            ref = _valid(ref, taps)[::2, ::2]
-            dist = _valid(dist, taps)[::2, ::2]
-        mu1, mu2 = _valid(ref, taps), _valid(dist, taps)
-        s1 = np.maximum(_valid(ref * ref, taps) - mu1 * mu1, 0.0)
-        s2 = np.maximum(_valid(dist * dist, taps) - mu2 * mu2, 0.0)
-        s12 = _valid(ref * dist, taps) - mu1 * mu2
+            img = _valid(img, taps)[::2, ::2]
+        mu = _valid(img, taps)
+        out.append((img, mu, np.maximum(_valid(img * img, taps) - mu * mu, 0.0)))
+    return out
+
+
+def _vifp_reference(ref: np.ndarray, sigma_nsq: float, eps: float) -> list[tuple]:
+    """:func:`_vifp_side` of the reference with, per scale, the mask of its flat windows, its variances zeroed there
+    and the denominator term (which depends on the reference alone)."""
+    out = []
+    for img, mu, s1 in _vifp_side(ref):
+        flat1 = s1 < eps
+        s1_zeroed = s1.copy()
+        s1_zeroed[flat1] = 0.0
+        out.append((img, mu, s1, flat1, s1_zeroed, np.sum(np.log10(1.0 + s1_zeroed / sigma_nsq))))
+    return out
+
+
+@source_memo
+def _vifp_source(image: np.ndarray, sigma_nsq: float, eps: float) -> list[tuple]:
+    """:func:`_vifp_reference` of a uint8 source (read as float64), memoised on the image."""
+    return _vifp_reference(image.astype(np.float64), sigma_nsq, eps)
+
+
+def _vifp_terms(ref: list[tuple], dist: list[tuple], sigma_nsq: float, eps: float) -> float:
+    """VIF from the two sides (:func:`_vifp_reference`, :func:`_vifp_side`): the same operations, in the same order,
+    as computing everything for the pair at once."""
+    num = den = 0.0
+    for scale, (ref_terms, (d, mu2, s2)) in enumerate(zip(ref, dist, strict=True), start=1):
+        r, mu1, s1, flat1, s1_zeroed, den_scale = ref_terms
+        taps = _taps(2 ** (5 - scale) + 1)
+        s12 = _valid(r * d, taps) - mu1 * mu2
         g = s12 / (s1 + eps)
         sv = s2 - g * s12
-        flat1 = s1 < eps
-        g[flat1], sv[flat1], s1[flat1] = 0.0, s2[flat1], 0.0
+        g[flat1], sv[flat1] = 0.0, s2[flat1]
         flat2 = s2 < eps
         g[flat2], sv[flat2] = 0.0, 0.0
         neg = g < 0
         sv[neg], g[neg] = s2[neg], 0.0
         sv[sv <= eps] = eps
-        num += np.sum(np.log10(1.0 + g * g * s1 / (sv + sigma_nsq)))
-        den += np.sum(np.log10(1.0 + s1 / sigma_nsq))
+        num += np.sum(np.log10(1.0 + g * g * s1_zeroed / (sv + sigma_nsq)))
+        den += den_scale
     return 1.0 if den == 0 else float(num / den)
 
 
 def viff(fused, ir, vi) -> float:
     r"""VIFF, higher is better: :func:`vifp` (IR, F) + :func:`vifp` (VI, F), a sum in [0, 2] for usual images
     (``Evaluator.VIFF(F, A, B)``; the name is CDDFuse's, the quantity is not Han et al.'s VIFF)."""
-    f, a, b = (x.astype(np.float64) for x in read_triplet(fused, ir, vi))
-    return vifp(a, f) + vifp(b, f)
+    f, a, b = read_triplet(fused, ir, vi)
+    if min(f.shape) < VIFF_MIN_SIZE:
+        vifp(a, f)  # the size error
+    fused_side = _vifp_side(f.astype(np.float64))
+    return (_vifp_terms(_vifp_source(a, 2.0, 1e-10), fused_side, 2.0, 1e-10)
+            + _vifp_terms(_vifp_source(b, 2.0, 1e-10), fused_side, 2.0, 1e-10))
 
 
 # --- Qabf -----------------------------------------------------------------------------------------------------------
@@ -145,6 +181,32 @@ def qabf(fused, ir, vi) -> float:
 
 
 # --- SSIM -----------------------------------------------------------------------------------------------------------
+
+
+def _ssim_side(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's share of :func:`structural_similarity_019` (7 x 7 uniform window): the image, its local mean and
+    local mean of squares."""
+    return x, uniform_filter(x, size=7), uniform_filter(x * x, size=7)
+
+
+def _ssim_pair(sx: tuple, sy: tuple, data_range: float) -> float:
+    (x, mx, mxx), (y, my, myy) = sx, sy
+    cov_norm = 49 / 48
+    mxy = uniform_filter(x * y, size=7)
+    vx = cov_norm * (mxx - mx * mx)
+    vy = cov_norm * (myy - my * my)
+    vxy = cov_norm * (mxy - mx * my)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    num_l, num_s = 2 * mx * my + c1, 2 * vxy + c2
+    den_l, den_s = mx**2 + my**2 + c1, vx + vy + c2
+    s = (num_l * num_s) / (den_l * den_s)
+    return float(s[3:-3, 3:-3].mean(dtype=np.float64))
+
+
+@source_memo
+def _ssim_source(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_ssim_side` of a uint8 source as CDDFuse's float32 image, memoised on the image."""
+    return _ssim_side(image.astype(np.float32))
 
 
 def structural_similarity_019(x: np.ndarray, y: np.ndarray, *, data_range: float | None = None) -> float:
@@ -196,21 +258,14 @@ def structural_similarity_019(x: np.ndarray, y: np.ndarray, *, data_range: float
             raise TypeError(f"structural_similarity_019 needs numeric images, got dtype {x.dtype}")
     work = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
     x, y = x.astype(work, copy=False), y.astype(work, copy=False)
-    cov_norm = 49 / 48
-    mx, my = uniform_filter(x, size=7), uniform_filter(y, size=7)
-    mxx, myy, mxy = uniform_filter(x * x, size=7), uniform_filter(y * y, size=7), uniform_filter(x * y, size=7)
-    vx = cov_norm * (mxx - mx * mx)
-    vy = cov_norm * (myy - my * my)
-    vxy = cov_norm * (mxy - mx * my)
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    num_l, num_s = 2 * mx * my + c1, 2 * vxy + c2
-    den_l, den_s = mx**2 + my**2 + c1, vx + vy + c2
-    s = (num_l * num_s) / (den_l * den_s)
-    return float(s[3:-3, 3:-3].mean(dtype=np.float64))
+    return _ssim_pair(_ssim_side(x), _ssim_side(y), data_range)
 
 
 def ssim(fused, ir, vi) -> float:
     r"""SSIM, higher is better: :func:`structural_similarity_019` (F, IR) + (F, VI) on the float32 images, hence
     with data range 2, a **sum** in [-2, 2] (``Evaluator.SSIM(F, A, B)``). Needs at least 7 x 7 pixels."""
-    f, a, b = (x.astype(np.float32) for x in read_triplet(fused, ir, vi))
-    return structural_similarity_019(f, a) + structural_similarity_019(f, b)
+    f, a, b = read_triplet(fused, ir, vi)
+    if min(f.shape) < 7:
+        structural_similarity_019(f, a)  # the size error
+    fused_side = _ssim_side(f.astype(np.float32))
+    return _ssim_pair(fused_side, _ssim_source(a), 2.0) + _ssim_pair(fused_side, _ssim_source(b), 2.0)

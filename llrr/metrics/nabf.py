@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import source_memo
+
 __all__ = ["nabf", "sobel_matlab"]
 
 _TD, _WT_MIN, _LG = 2.0, 0.001, 1.5
@@ -51,6 +53,12 @@ def _magnitude_angle(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g, a
 
 
+@source_memo
+def _source_gradients(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_magnitude_angle` of a uint8 source read on [0, scale], memoised on the image."""
+    return _magnitude_angle(image.astype(np.float64) / 255.0 * scale)
+
+
 def _q(g_s, a_s, g_f, a_f) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.minimum(g_s, g_f) / np.maximum(g_s, g_f)
@@ -63,10 +71,9 @@ def _q(g_s, a_s, g_f, a_f) -> np.ndarray:
 
 def nabf(fused: np.ndarray, ir: np.ndarray, vi: np.ndarray, *, scale: float = 1.0) -> float:
     """Nabf of 8-bit images read on ``[0, scale]`` (1: Li's "paper" semantics; 255: the conventional use)."""
-    f, a, b = (im.astype(np.float64) / 255.0 * scale for im in (fused, ir, vi))
-    g_f, a_f = _magnitude_angle(f)
-    g_a, a_a = _magnitude_angle(a)
-    g_b, a_b = _magnitude_angle(b)
+    g_f, a_f = _magnitude_angle(fused.astype(np.float64) / 255.0 * scale)
+    g_a, a_a = _source_gradients(ir, float(scale))
+    g_b, a_b = _source_gradients(vi, float(scale))
     q_af, q_bf = _q(g_a, a_a, g_f, a_f), _q(g_b, a_b, g_f, a_f)
     w_a = np.where(g_a >= _TD, g_a**_LG, _WT_MIN)
     w_b = np.where(g_b >= _TD, g_b**_LG, _WT_MIN)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import correlate1d
 
+from ._common import source_memo
+
 __all__ = ["en", "sd_paper", "mi_paper", "ssim_matlab", "ssim_a"]
 
 
@@ -53,10 +55,11 @@ def _filter(img: np.ndarray, taps: np.ndarray) -> np.ndarray:
     return correlate1d(correlate1d(img, taps, axis=0, mode="nearest"), taps, axis=1, mode="nearest")
 
 
-def _ssim_map_mean(a: np.ndarray, b: np.ndarray, fa: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+def _ssim_map_mean(a: np.ndarray, b: np.ndarray, fa: tuple[np.ndarray, np.ndarray] | None = None,
+                   fb: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     taps = _gaussian_taps()
     mu_a, s_aa = fa if fa is not None else _moments(a, taps)
-    mu_b, s_bb = _moments(b, taps)
+    mu_b, s_bb = fb if fb is not None else _moments(b, taps)
     s_ab = _filter(a * b, taps) - mu_a * mu_b
     c1, c2 = 0.01**2, 0.03**2
     num = (2 * mu_a * mu_b + c1) * (2 * s_ab + c2)
@@ -69,6 +72,13 @@ def _moments(a: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, _filter(a * a, taps) - mu * mu
 
 
+@source_memo
+def _source_moments(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A uint8 source on [0, 1] and its local Gaussian mean and variance, memoised on the image."""
+    x = image.astype(np.float64) / 255.0
+    return (x, *_moments(x, _gaussian_taps()))
+
+
 def ssim_matlab(x: np.ndarray, y: np.ndarray) -> float:
     """MATLAB ``ssim(x, y)`` (R2014a+ defaults) for uint8 images read as [0, 1] doubles: mean of the SSIM map."""
     return _ssim_map_mean(x.astype(np.float64) / 255.0, y.astype(np.float64) / 255.0)
@@ -78,4 +88,8 @@ def ssim_a(fused: np.ndarray, ir: np.ndarray, vi: np.ndarray) -> float:
     """Li's SSIM_a (the paper's SSIMm): ``(ssim(F, IR) + ssim(F, VI)) / 2``."""
     f = fused.astype(np.float64) / 255.0
     moments = _moments(f, _gaussian_taps())  # shared by the two terms
-    return 0.5 * sum(_ssim_map_mean(f, src.astype(np.float64) / 255.0, moments) for src in (ir, vi))
+    total = 0
+    for src in (ir, vi):
+        x, mu, var = _source_moments(src)
+        total += _ssim_map_mean(f, x, moments, (mu, var))
+    return 0.5 * total

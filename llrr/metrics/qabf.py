@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_triplet
+from ._common import check_triplet, source_memo
 
 __all__ = ["qabf"]
 
@@ -59,6 +59,9 @@ def _strength_orientation(image: np.ndarray, scale: float) -> tuple[np.ndarray, 
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.where(sx == 0, np.pi / 2, np.arctan(sy / sx))
     return g, alpha
+
+
+_source_strength_orientation = source_memo(_strength_orientation)
 
 
 def _transfer(g_s, a_s, g_f, a_f, hong_quirk: bool) -> np.ndarray:
@@ -118,8 +121,8 @@ def qabf(fused: np.ndarray, ir: np.ndarray, vi: np.ndarray, *, scale: float = 25
     if not (isinstance(scale, (int, float, np.floating, np.integer)) and np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
     g_f, a_f = _strength_orientation(f, float(scale))
-    g_a, a_a = _strength_orientation(a, float(scale))
-    g_b, a_b = _strength_orientation(b, float(scale))
+    g_a, a_a = _source_strength_orientation(a, float(scale))
+    g_b, a_b = _source_strength_orientation(b, float(scale))
     den = float(np.sum(g_a + g_b))
     if den == 0.0:
         return float("nan")

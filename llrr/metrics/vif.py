@@ -33,7 +33,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import uniform_filter1d
+
+from ._common import source_memo
 
 __all__ = ["MIN_SIZE", "vifvec", "vif"]
 
@@ -85,24 +87,26 @@ def _pyramid(image: np.ndarray, scale: float) -> dict:
     return bands if factor == 1.0 else {k: v * factor for k, v in bands.items()}
 
 
+def _as_image(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
 def _crop(band: np.ndarray) -> np.ndarray:
     h, w = (band.shape[0] // _M) * _M, (band.shape[1] // _M) * _M
     return band[:h, :w]
 
 
 def _block_sums(a: np.ndarray, win: int) -> np.ndarray:
-    """Sums over ``win x win`` windows (mirror borders) centred on the middle pixel of every 3 x 3 block."""
-    return uniform_filter(a, size=win, mode="mirror")[1::_M, 1::_M] * (win * win)
+    """Sums over ``win x win`` windows (mirror borders) centred on the middle pixel of every 3 x 3 block.
+
+    ``uniform_filter(a, win, mode="mirror")[1::3, 1::3] * win**2``, with the second pass run on the kept rows only
+    (the passes are separable, so the values are the same to the bit)."""
+    rows = uniform_filter1d(a, win, axis=0, mode="mirror")[1::_M]
+    return uniform_filter1d(rows, win, axis=1, mode="mirror")[:, 1::_M] * (win * win)
 
 
-def _distortion_channel(x: np.ndarray, y: np.ndarray, win: int) -> tuple[np.ndarray, np.ndarray]:
-    n = win * win
-    mx, my = _block_sums(x, win) / n, _block_sums(y, win) / n
-    cov = _block_sums(x * y, win) - n * mx * my
-    ss_x = np.maximum(_block_sums(x * x, win) - n * mx * mx, 0.0)
-    ss_y = np.maximum(_block_sums(y * y, win) - n * my * my, 0.0)
-    g = cov / (ss_x + _TOL)
-    vv = (ss_y - g * cov) / n
+def _clamped_gain(g, vv, ss_x, ss_y) -> tuple[np.ndarray, np.ndarray]:
+    """LIVE's clamps on the gain ``g`` and the distortion variance ``vv`` (in place)."""
     flat_x = ss_x < _TOL
     g[flat_x] = 0.0
     vv[flat_x] = ss_y[flat_x]
@@ -114,6 +118,17 @@ def _distortion_channel(x: np.ndarray, y: np.ndarray, win: int) -> tuple[np.ndar
     g[neg] = 0.0
     vv[vv <= _TOL] = _TOL
     return g, vv
+
+
+def _distortion_channel(x: np.ndarray, y: np.ndarray, win: int) -> tuple[np.ndarray, np.ndarray]:
+    n = win * win
+    mx, my = _block_sums(x, win) / n, _block_sums(y, win) / n
+    cov = _block_sums(x * y, win) - n * mx * my
+    ss_x = np.maximum(_block_sums(x * x, win) - n * mx * mx, 0.0)
+    ss_y = np.maximum(_block_sums(y * y, win) - n * my * my, 0.0)
+    g = cov / (ss_x + _TOL)
+    vv = (ss_y - g * cov) / n
+    return _clamped_gain(g, vv, ss_x, ss_y)
 
 
 def _reference_gsm(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,17 +150,55 @@ def _reference_gsm(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s.reshape(h // _M, w // _M), np.linalg.eigvalsh(cu)
 
 
-def _information(ref_pyr: dict, dist_pyr: dict) -> tuple[float, float]:
-    num = den = 0.0
+def _border(win: int) -> int:
+    """Blocks dropped at each border for a ``win`` window."""
+    return -(-((win - 1) // 2) // _M)
+
+
+def _inner(a: np.ndarray, off: int) -> np.ndarray:
+    return a[off : a.shape[0] - off, off : a.shape[1] - off]
+
+
+def _reference_terms(image: np.ndarray, scale: float) -> list[tuple]:
+    """Everything VIF needs from a reference image alone, per subband (in ``_SUBBANDS`` order): the cropped band, its
+    block means and centred sums of squares, the GSM multipliers ``s`` (borders dropped), the eigenvalues of
+    :math:`C_U`, and the subband's denominator term. Memoised on the image (:func:`_reference`), so a source scored
+    against many fused images is analysed once."""
+    pyr = _pyramid(image, scale)
+    out = []
     for level, band, win in _SUBBANDS:
-        x, y = _crop(ref_pyr[(level, band)]), _crop(dist_pyr[(level, band)])
-        g, vv = _distortion_channel(x, y, win)
+        n = win * win
+        x = _crop(pyr[(level, band)])
+        mx = _block_sums(x, win) / n
+        ss_x = np.maximum(_block_sums(x * x, win) - n * mx * mx, 0.0)
         s, lam = _reference_gsm(x)
-        off = -(-((win - 1) // 2) // _M)
-        g, vv, s = (a[off : a.shape[0] - off, off : a.shape[1] - off] for a in (g, vv, s))
+        s = _inner(s, _border(win))
+        den = float(np.sum(np.log2(1.0 + s[..., None] * lam / _SIGMA_NSQ)))
+        out.append((x, mx, ss_x, s, lam, den))
+    return out
+
+
+_reference = source_memo(_reference_terms)
+
+
+def _information(ref: list[tuple], dist_pyr: dict) -> tuple[float, float]:
+    """The numerator and denominator of VIF: the reference's terms (:func:`_reference_terms`) against the distorted
+    image's pyramid. Same operations, in the same order, as computing both sides afresh."""
+    num = den = 0.0
+    for (level, band, win), (x, mx, ss_x, s, lam, den_band) in zip(_SUBBANDS, ref, strict=True):
+        n = win * win
+        y = _crop(dist_pyr[(level, band)])
+        my = _block_sums(y, win) / n
+        cov = _block_sums(x * y, win) - n * mx * my
+        ss_y = np.maximum(_block_sums(y * y, win) - n * my * my, 0.0)
+        g = cov / (ss_x + _TOL)
+        vv = (ss_y - g * cov) / n
+        g, vv = _clamped_gain(g, vv, ss_x, ss_y)
+        off = _border(win)
+        g, vv = _inner(g, off), _inner(vv, off)
         gs = (g * g * s)[..., None] * lam
         num += float(np.sum(np.log2(1.0 + gs / (vv[..., None] + _SIGMA_NSQ))))
-        den += float(np.sum(np.log2(1.0 + s[..., None] * lam / _SIGMA_NSQ)))
+        den += den_band
     return num, den
 
 
@@ -171,7 +224,7 @@ def vifvec(reference: np.ndarray, distorted: np.ndarray, *, scale: float = 255.0
     >>> round(vifvec(img, img), 12)
     1.0
     """
-    num, den = _information(_pyramid(reference, scale), _pyramid(distorted, scale))
+    num, den = _information(_reference(_as_image(reference), float(scale)), _pyramid(distorted, scale))
     return _ratio(num, den)
 
 
@@ -184,6 +237,6 @@ def vif(fused: np.ndarray, ir: np.ndarray, vi: np.ndarray, *, scale: float = 255
     fused_pyr = _pyramid(fused, scale)
     total = 0.0
     for source in (ir, vi):
-        num, den = _information(_pyramid(source, scale), fused_pyr)
+        num, den = _information(_reference(_as_image(source), float(scale)), fused_pyr)
         total += _ratio(num, den)
     return total / 2.0

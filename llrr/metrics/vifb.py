@@ -43,15 +43,11 @@ Avg_gradient, Edge_intensity and Spatial_frequency have no such branch (they see
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from functools import wraps
 
 import numpy as np
 
-from ._common import as_uint8_image, check_channels
+from ._common import as_uint8_image, check_channels, source_memo
 from .paper import en
 
 __all__ = ["imread_vifb", "rgb2gray", "round_half_away", "per_channel", "source_memo", "cross_entropy", "entropy",
@@ -113,35 +109,6 @@ def per_channel(single: Callable[[np.ndarray, np.ndarray, np.ndarray], float], f
     if fused.ndim == 2:
         return float(single(vi, ir, fused))
     return float(np.mean([single(_band(vi, k), _band(ir, k), fused[..., k]) for k in range(fused.shape[2])]))
-
-
-def source_memo(fn: Callable[[np.ndarray], object], size: int = 12) -> Callable[[np.ndarray], object]:
-    """Memoise ``fn(image)`` on the image's content (shape, dtype and a hash of its bytes), for the last ``size``
-    images: the work on a source channel is done once for all the fused images scored against it. Arrays in the
-    result are made read-only. ``cache_clear()`` empties the memo."""
-    cache: OrderedDict = OrderedDict()
-    lock = threading.Lock()
-
-    @wraps(fn)
-    def memoised(image: np.ndarray):
-        a = np.ascontiguousarray(image)
-        key = (a.shape, a.dtype.str, hashlib.blake2b(a.data, digest_size=16).digest())
-        with lock:
-            if key in cache:
-                cache.move_to_end(key)
-                return cache[key]
-        value = fn(a)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, np.ndarray):
-                item.flags.writeable = False
-        with lock:
-            cache[key] = value
-            while len(cache) > size:
-                cache.popitem(last=False)
-        return value
-
-    memoised.cache_clear = cache.clear
-    return memoised
 
 
 def _bands(fused: np.ndarray) -> list[np.ndarray]:

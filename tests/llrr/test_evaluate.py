@@ -249,3 +249,59 @@ def test_bad_fused_argument_or_directory(demo_tree, capsys):
 def test_nan_mean_is_not_marked_best():
     scores = {"a": {"x": {"En": math.nan}}, "b": {"x": {"En": 1.0}}}
     assert EvaluationResult("paper", ("En",), ("a", "b"), ("x",), scores).best() == {"En": ["b"]}
+
+
+def test_vifb_means_skip_nan_as_vifb_does_and_the_others_do_not():
+    scores = {"a": {"x": {"Qcb": math.nan}, "y": {"Qcb": 0.5}, "z": {"Qcb": 0.25}},
+              "b": {"x": {"Qcb": math.nan}, "y": {"Qcb": math.nan}, "z": {"Qcb": math.nan}}}
+    vifb = EvaluationResult("vifb", ("Qcb",), ("a", "b"), ("x", "y", "z"), scores)
+    assert vifb.means()["a"]["Qcb"] == 0.375  # nanmean: the mean of the two numbers
+    assert math.isnan(vifb.means()["b"]["Qcb"]) and vifb.best() == {"Qcb": ["a"]}
+    paper = EvaluationResult("paper", ("En",), ("a",), ("x", "y"), {"a": {"x": {"En": math.nan}, "y": {"En": 7.0}}})
+    assert math.isnan(paper.means()["a"]["En"])
+
+
+@pytest.fixture
+def three_pair_tree(tmp_path):
+    """ir/, vi/ with three crops of the bundled pair (three sizes) and two fusions of each: average and maximum."""
+    ir, vi = (load_grey(p) for p in demo_pair())
+    for stem, (h, w) in {"a": (270, 360), "b": (200, 240), "c": (120, 160)}.items():
+        a, b = ir[:h, :w], vi[:h, :w]
+        _save(a, tmp_path / "ir" / f"{stem}.png")
+        _save(b, tmp_path / "vi" / f"{stem}.png")
+        _save((a + b) / 2, tmp_path / "average" / f"{stem}.png")
+        _save(np.maximum(a, b), tmp_path / "maximum" / f"{stem}.png")
+    return tmp_path
+
+
+@pytest.mark.parametrize("profile", ["paper", "cddfuse"])
+def test_two_processes_give_exactly_the_one_process_scores(three_pair_tree, profile):
+    root = three_pair_tree
+    fused = {m: root / m for m in ("average", "maximum")}
+    one = evaluate(root / "ir", root / "vi", fused, profile=profile, progress=False, workers=1)
+    two = evaluate(root / "ir", root / "vi", fused, profile=profile, progress=False, workers=2)
+    assert two.images == one.images == ("a", "b", "c") and two.methods == one.methods
+    assert two.scores == one.scores  # bit for bit, in the same order
+    fresh = compute(root / "maximum" / "b.png", root / "ir" / "b.png", root / "vi" / "b.png", profile=profile)
+    assert two.scores["maximum"]["b"] == fresh
+
+
+@pytest.mark.parametrize("workers", [-1, 1.5, "2", True])
+def test_bad_workers_value_is_named(three_pair_tree, workers):
+    root = three_pair_tree
+    with pytest.raises(ValueError, match="workers must be a non-negative integer"):
+        evaluate(root / "ir", root / "vi", {"average": root / "average"}, progress=False, workers=workers)
+
+
+def test_a_failure_in_a_worker_names_the_file(three_pair_tree, capsys):
+    root = three_pair_tree
+    broken = root / "maximum" / "b.png"
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])  # its header is intact: the pairing check passes, decoding fails
+    with pytest.raises(ValueError, match=r"b\.png: not a readable image"):
+        evaluate(root / "ir", root / "vi", {m: root / m for m in ("average", "maximum")}, metrics=FAST,
+                 progress=False, workers=2)
+    out = root / "scores.csv"
+    assert main(_args(root, ["average", "maximum"], out, "--metrics", *FAST, "-q", "--workers", "2")) == 2
+    assert "b.png: not a readable image" in capsys.readouterr().err
+    assert not out.exists()
