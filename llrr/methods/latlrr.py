@@ -13,7 +13,8 @@ Two variants (``variant=``):
   + fused details, clipped to [0, 1].
 * ``"icpr2018"``: the original method (Li & Wu, ICPR 2018, arXiv:1804.08992): LatLRR
   (:func:`solvers.latlrr.latlrr`, ``lam`` 0.8) on each image as a matrix gives a low-rank part ``X Z`` and a salient
-  part ``L X``; fused = the low-rank parts averaged + the salient parts summed, clipped to [0, 1]. It solves a
+  part ``L X``, each clipped to [0, 1] as in the authors' ``fusion_latlrr.m``; fused = the low-rank parts averaged
+  + the salient parts summed, clipped to [0, 1] (their ``imwrite`` of a double image). It solves a
   W x W nuclear-norm problem per image (minutes for 640 x 480).
 
 The shipped projection ``llrr/data/latlrr_projection_8.npy`` (64 x 64, float64; provenance, command and sha256 in
@@ -122,7 +123,8 @@ def _icpr(ir, vi, *, lam, progress):
     parts = []
     for img in (ir, vi):
         res = latlrr(img, lam, progress=progress)
-        parts.append((img @ res.Z, res.L @ img))
+        # each part clipped to [0, 1] before they are combined, as in the authors' fusion_latlrr.m
+        parts.append((np.clip(img @ res.Z, 0.0, 1.0), np.clip(res.L @ img, 0.0, 1.0)))
     return 0.5 * (parts[0][0] + parts[1][0]) + parts[0][1] + parts[1][1]
 
 

@@ -53,12 +53,20 @@ def test_md_fusion_is_the_average_base_plus_nuclear_weighted_details(demo_ir, de
 def test_icpr2018_averages_the_low_rank_parts_and_sums_the_salient_parts(demo_ir, demo_vi):
     from solvers.latlrr import latlrr
 
-    ir, vi = _pair(demo_ir, demo_vi, (24, 20))
+    _, vi = _pair(demo_ir, demo_vi, (24, 20))
+    ir = np.random.default_rng(0).uniform(0, 1, (24, 20))  # a textured infrared image with a hot target and a cold
+    ir[5:10, 5:12], ir[12:20, 2:6] = 1.0, 0.0  # patch: its parts leave [0, 1], so the clipping of each matters
     got = fuse_latlrr(ir, vi, variant="icpr2018")
     ri, rv = latlrr(ir, 0.8), latlrr(vi, 0.8)
     assert ri.converged and rv.converged
-    want = 0.5 * (ir @ ri.Z + vi @ rv.Z) + ri.L @ ir + rv.L @ vi
+    def part(x):
+        return np.clip(x, 0, 1)
+
+    # the authors' fusion_latlrr.m clips each of the four parts, then imwrite clips the sum
+    want = 0.5 * (part(ir @ ri.Z) + part(vi @ rv.Z)) + part(ri.L @ ir) + part(rv.L @ vi)
     np.testing.assert_allclose(got, np.clip(want, 0, 1), atol=1e-12)
+    unclipped = 0.5 * (ir @ ri.Z + vi @ rv.Z) + ri.L @ ir + rv.L @ vi
+    assert (ri.L @ ir).min() < 0 and np.abs(got - np.clip(unclipped, 0, 1)).max() > 1e-3  # the clipping matters here
     # each source = its low-rank part + its salient part + a sparse error, to the solver's tolerance
     for img, r in ((ir, ri), (vi, rv)):
         np.testing.assert_allclose(img @ r.Z + r.L @ img + r.E, img, atol=1e-6)
