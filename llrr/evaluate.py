@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from solvers._cpus import usable_cpus
 from solvers._files import IMAGE_SUFFIXES, images_by_stem
 from solvers._images import image_size
 
@@ -265,21 +267,19 @@ class EvaluationResult:
         return save_figure(fig, path)
 
 
-def usable_cpus() -> int:
-    """The number of CPUs this process may run on (its affinity mask where the platform has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+_MAX_WORKERS = 61  # ProcessPoolExecutor's limit on Windows; far more than scoring needs anywhere
 
 
 def resolve_workers(workers: int | None, tasks: int) -> int:
-    """The number of scoring processes: ``workers`` (None or 0: one per usable CPU), never more than ``tasks``."""
-    if workers is None or workers == 0:
+    """The number of scoring processes: ``workers`` (None or 0: one per usable CPU, :func:`usable_cpus`, which
+    honours affinity masks and container CPU quotas), never more than ``tasks`` or 61."""
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+            raise ValueError(f"workers must be a non-negative integer (0 or None: one per CPU), got {workers!r}")
+        workers = int(workers)
+    if not workers:
         workers = usable_cpus()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be a non-negative integer (0 or None: one per CPU), got {workers!r}")
-    return max(1, min(workers, tasks))
+    return max(1, min(workers, tasks, _MAX_WORKERS))
 
 
 def _score_set(item: ImageSet, methods: tuple[str, ...], profile: str, names: tuple[str, ...]):
@@ -326,7 +326,8 @@ def score_sets(sets: list[ImageSet], methods: tuple[str, ...], profile: str, nam
                 bar.update(len(methods))
         else:
             import multiprocessing
-            from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+            from concurrent.futures.process import BrokenProcessPool
 
             bar.set_postfix_str(f"{workers} processes", refresh=False)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
@@ -337,10 +338,15 @@ def score_sets(sets: list[ImageSet], methods: tuple[str, ...], profile: str, nam
                 pending = set(futures)
                 try:
                     while pending:
-                        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for fut in done:
                             per_set[futures[fut].name] = fut.result()  # raises the worker's exception
                             bar.update(len(methods))
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        f"a scoring process ended abruptly ({exc}): out of memory, killed, or started from a script "
+                        "whose top level is not guarded by `if __name__ == \"__main__\":` (worker processes import "
+                        "it again); use workers=1 to score in this process") from None
                 except BaseException:
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise

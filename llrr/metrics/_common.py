@@ -99,15 +99,16 @@ def check_channels(fused, ir, vi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return f, a, b
 
 
-def source_memo(fn: Callable | None = None, *, size: int = 12) -> Callable:
+def source_memo(fn: Callable | None = None, size: int = 12) -> Callable:
     """Memoise ``fn(image, *args)`` on the image's content (shape, dtype and a hash of its bytes) and the other
     (hashable) arguments, for the last ``size`` calls.
 
     The metrics use it for the work that depends on one source image only (its pyramid, local moments, gradients):
     scoring many fused images against the same pair (methods side by side, ``llrr evaluate``, ``llrr benchmark``)
     then does that work once per source, and the values are exactly those of a fresh computation. Arrays in the
-    result are made read-only, so a caller cannot change the memo. ``cache_clear()`` empties it. Usable as
-    ``@source_memo`` or ``@source_memo(size=...)``; thread-safe.
+    result (also inside tuples, lists and dicts) are made read-only, so a caller cannot change the memo's arrays (the
+    memoised functions return tuples, whose items cannot be replaced either). ``cache_clear()`` empties it. Usable
+    as ``@source_memo`` or ``@source_memo(size=...)``; thread-safe.
     """
     if fn is None:
         return lambda f: source_memo(f, size=size)
@@ -140,15 +141,19 @@ def source_memo(fn: Callable | None = None, *, size: int = 12) -> Callable:
                 cache.popitem(last=False)
         return value
 
-    memoised.cache_clear = cache.clear
+    def cache_clear() -> None:
+        with lock:
+            cache.clear()
+
+    memoised.cache_clear = cache_clear
     memoised.cache_len = lambda: len(cache)
     _MEMOS.append(memoised)
     return memoised
 
 
 def clear_caches() -> None:
-    """Empty every memo of the metrics (:func:`source_memo`'s and the cached pyramids), e.g. to free memory after
-    scoring large images. Scores never depend on it."""
+    """Empty the metrics' memos of image work (every :func:`source_memo` and VIF's pyramids), e.g. to free memory
+    after scoring large images (the small filters kept per image shape stay). Scores never depend on it."""
     for memo in _MEMOS:
         memo.cache_clear()
     from .vif import _cached_bands

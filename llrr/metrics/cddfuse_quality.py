@@ -109,7 +109,7 @@ def _vifp_side(img: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray
     return out
 
 
-def _vifp_reference(ref: np.ndarray, sigma_nsq: float, eps: float) -> list[tuple]:
+def _vifp_reference(ref: np.ndarray, sigma_nsq: float, eps: float) -> tuple[tuple, ...]:
     """:func:`_vifp_side` of the reference with, per scale, the mask of its flat windows, its variances zeroed there
     and the denominator term (which depends on the reference alone)."""
     out = []
@@ -118,16 +118,16 @@ def _vifp_reference(ref: np.ndarray, sigma_nsq: float, eps: float) -> list[tuple
         s1_zeroed = s1.copy()
         s1_zeroed[flat1] = 0.0
         out.append((img, mu, s1, flat1, s1_zeroed, np.sum(np.log10(1.0 + s1_zeroed / sigma_nsq))))
-    return out
+    return tuple(out)
 
 
 @source_memo
-def _vifp_source(image: np.ndarray, sigma_nsq: float, eps: float) -> list[tuple]:
+def _vifp_source(image: np.ndarray, sigma_nsq: float, eps: float) -> tuple[tuple, ...]:
     """:func:`_vifp_reference` of a uint8 source (read as float64), memoised on the image."""
     return _vifp_reference(image.astype(np.float64), sigma_nsq, eps)
 
 
-def _vifp_terms(ref: list[tuple], dist: list[tuple], sigma_nsq: float, eps: float) -> float:
+def _vifp_terms(ref: tuple[tuple, ...], dist: list[tuple], sigma_nsq: float, eps: float) -> float:
     """VIF from the two sides (:func:`_vifp_reference`, :func:`_vifp_side`): the same operations, in the same order,
     as computing everything for the pair at once."""
     num = den = 0.0

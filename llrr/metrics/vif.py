@@ -31,6 +31,7 @@ H. R. Sheikh and A. C. Bovik, "Image information and visual quality", IEEE Trans
 from __future__ import annotations
 
 from functools import lru_cache
+from types import MappingProxyType
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
@@ -70,8 +71,11 @@ def _bands(image: np.ndarray) -> dict:
 
 
 @lru_cache(maxsize=8)
-def _cached_bands(data: bytes, shape: tuple[int, int]) -> dict:
-    return _bands(np.frombuffer(data, np.uint8).reshape(shape).astype(np.float64))
+def _cached_bands(data: bytes, shape: tuple[int, int]) -> MappingProxyType:
+    bands = _bands(np.frombuffer(data, np.uint8).reshape(shape).astype(np.float64))
+    for band in bands.values():
+        band.flags.writeable = False  # kept for later calls: nobody may change them
+    return MappingProxyType(bands)
 
 
 def _pyramid(image: np.ndarray, scale: float) -> dict:
@@ -159,7 +163,7 @@ def _inner(a: np.ndarray, off: int) -> np.ndarray:
     return a[off : a.shape[0] - off, off : a.shape[1] - off]
 
 
-def _reference_terms(image: np.ndarray, scale: float) -> list[tuple]:
+def _reference_terms(image: np.ndarray, scale: float) -> tuple[tuple, ...]:
     """Everything VIF needs from a reference image alone, per subband (in ``_SUBBANDS`` order): the cropped band, its
     block means and centred sums of squares, the GSM multipliers ``s`` (borders dropped), the eigenvalues of
     :math:`C_U`, and the subband's denominator term. Memoised on the image (:func:`_reference`), so a source scored
@@ -175,13 +179,13 @@ def _reference_terms(image: np.ndarray, scale: float) -> list[tuple]:
         s = _inner(s, _border(win))
         den = float(np.sum(np.log2(1.0 + s[..., None] * lam / _SIGMA_NSQ)))
         out.append((x, mx, ss_x, s, lam, den))
-    return out
+    return tuple(out)
 
 
 _reference = source_memo(_reference_terms)
 
 
-def _information(ref: list[tuple], dist_pyr: dict) -> tuple[float, float]:
+def _information(ref: tuple[tuple, ...], dist_pyr: dict) -> tuple[float, float]:
     """The numerator and denominator of VIF: the reference's terms (:func:`_reference_terms`) against the distorted
     image's pyramid. Same operations, in the same order, as computing both sides afresh."""
     num = den = 0.0

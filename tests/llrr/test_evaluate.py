@@ -274,7 +274,7 @@ def three_pair_tree(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("profile", ["paper", "cddfuse"])
+@pytest.mark.parametrize("profile", ["paper", "vifb", "cddfuse"])
 def test_two_processes_give_exactly_the_one_process_scores(three_pair_tree, profile):
     root = three_pair_tree
     fused = {m: root / m for m in ("average", "maximum")}
@@ -286,7 +286,7 @@ def test_two_processes_give_exactly_the_one_process_scores(three_pair_tree, prof
     assert two.scores["maximum"]["b"] == fresh
 
 
-@pytest.mark.parametrize("workers", [-1, 1.5, "2", True])
+@pytest.mark.parametrize("workers", [-1, 1.5, "2", True, False, 0.0])
 def test_bad_workers_value_is_named(three_pair_tree, workers):
     root = three_pair_tree
     with pytest.raises(ValueError, match="workers must be a non-negative integer"):
@@ -305,3 +305,27 @@ def test_a_failure_in_a_worker_names_the_file(three_pair_tree, capsys):
     assert main(_args(root, ["average", "maximum"], out, "--metrics", *FAST, "-q", "--workers", "2")) == 2
     assert "b.png: not a readable image" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_progress_bar_moves_as_images_are_done_on_two_processes(three_pair_tree, capsys):
+    root = three_pair_tree
+    evaluate(root / "ir", root / "vi", {m: root / m for m in ("average", "maximum")}, metrics=FAST, workers=2)
+    err = capsys.readouterr().err
+    seen = {int(n) for n in re.findall(r"(\d)/6 ", err)}
+    assert 6 in seen and seen & {2, 4}  # updated as images are done (two methods each), not only at the end
+
+
+def test_a_script_without_a_main_guard_gets_a_clear_error(three_pair_tree, tmp_path):
+    import subprocess
+    import sys
+
+    from ..conftest import REPO
+
+    root = three_pair_tree
+    script = tmp_path / "unguarded.py"
+    script.write_text("from llrr.evaluate import evaluate\n"
+                      f"evaluate({str(root / 'ir')!r}, {str(root / 'vi')!r}, {{'average': {str(root / 'average')!r}}}, "
+                      "metrics=['En'], progress=False, workers=2)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr and "workers=1" in proc.stderr
