@@ -97,8 +97,10 @@ class LatLRRResult:
     converged : bool
         Whether the largest residual entry went below ``tol`` before ``max_iter``.
     history : dict of str to ndarray
-        Per iteration: ``objective`` (of Z, L, E), ``residual`` (the stopping quantity: largest absolute entry of the
-        three residuals), ``constraint`` (``||X - XZ - LX - E||_F / ||X||_F``), ``penalty`` (mu used).
+        Per iteration: ``objective`` (of Z, L, E), ``feasible_objective`` (of Z, L and the E that makes them feasible,
+        ``X - XZ - LX``: the objective of a point that meets the constraint, which falls towards the optimum),
+        ``residual`` (the stopping quantity: largest absolute entry of the three residuals), ``constraint``
+        (``||X - XZ - LX - E||_F / ||X||_F``), ``penalty`` (mu used).
     problem : LatLRRProblem
     """
 
@@ -157,7 +159,8 @@ def latlrr(X, lam: float = 0.4, *, tol: float = 1e-6, mu: float = 1e-6, rho: flo
     L, S, Y3 = np.zeros((d, d)), np.zeros((d, d)), np.zeros((d, d))
     E, Y1 = np.zeros((d, n)), np.zeros((d, n))
     norm_x = max(float(np.linalg.norm(X)), 1e-300)
-    hist: dict[str, list[float]] = {"objective": [], "residual": [], "constraint": [], "penalty": []}
+    hist: dict[str, list[float]] = {"objective": [], "feasible_objective": [], "residual": [], "constraint": [],
+                                    "penalty": []}
     converged = False
     bar = tqdm(total=max_iter, desc="LatLRR (inexact ALM)", disable=not progress, leave=False)
     it = 0
@@ -170,7 +173,9 @@ def latlrr(X, lam: float = 0.4, *, tol: float = 1e-6, mu: float = 1e-6, rho: flo
         E = soft_threshold_numpy(xmaz + Y1 / mu, problem.lam / mu)
         r1, r2, r3 = xmaz - E, Z - J, L - S
         stop = max(float(np.abs(r1).max()), float(np.abs(r2).max()), float(np.abs(r3).max()))
-        hist["objective"].append(problem.objective(Z, L, E))
+        nuc = float(np.linalg.svd(Z, compute_uv=False).sum() + np.linalg.svd(L, compute_uv=False).sum())
+        hist["objective"].append(nuc + problem.lam * float(np.abs(E).sum()))
+        hist["feasible_objective"].append(nuc + problem.lam * float(np.abs(xmaz).sum()))
         hist["residual"].append(stop)
         hist["constraint"].append(float(np.linalg.norm(r1)) / norm_x)
         hist["penalty"].append(mu)

@@ -52,6 +52,23 @@ def test_the_objective_rises_to_the_optimum_from_the_infeasible_side():
     assert abs(h["objective"][late][-5:] - h["objective"][-1]).max() < 1e-4 * h["objective"][-1]
 
 
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_the_objective_of_the_feasible_iterates_falls_to_the_optimum(seed):
+    """(Z_k, L_k) with E = X - XZ_k - LX_k meets the constraint at every iteration: its objective starts far below the
+    trivial feasible point (Z = L = 0, E = X) and, once the penalty is large, falls ten iterations at a time to the
+    optimum, where it meets the ALM's own objective."""
+    X = _data(seed)
+    res = latlrr(X, lam=0.5)
+    f, h = res.history["feasible_objective"], res.history
+    assert res.converged
+    assert f[-1] < f[0] < 0.5 * np.abs(X).sum()
+    late = f[h["penalty"] >= 1.0]
+    block_max = [late[i : i + 10].max() for i in range(0, len(late) - 9, 10)]
+    assert len(block_max) >= 5 and np.all(np.diff(block_max) <= 0)
+    assert abs(f[-1] - h["objective"][-1]) < 1e-5 * f[-1]
+    assert abs(f[-1] - res.problem.objective(res.Z, res.L, X - X @ res.Z - res.L @ X)) < 1e-9 * f[-1]
+
+
 def test_latlrr_without_sparse_error_recovers_the_closed_form_split():
     """For lam large (E forced to 0) and X of rank r, the minimiser splits X between XZ and LX with Z and L in the
     row and column spaces of X (Liu & Yan 2011: Z = V W V^T, L = U (I - W) U^T for a diagonal W)."""
