@@ -26,7 +26,6 @@ Colour (``colour=``): "luminance" fuses the luminance of a colour visible image 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,7 +102,7 @@ def _manifest(method: str, options: dict, colour: str) -> dict:
 def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",), stored: Sequence[str] = (),
               profiles: Sequence[str] = ("paper",), colour: str = "luminance",
               options: Mapping[str, Mapping] | None = None, progress: bool = True,
-              command: str | None = None, workers: int | None = 1) -> BenchmarkResult:
+              command: str | None = None, workers: int | None = 1, dist=None) -> BenchmarkResult | None:
     """Run the benchmark (module docstring).
 
     Parameters
@@ -128,6 +127,11 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
     workers : int or None
         Processes that score the images side by side (:func:`llrr.evaluate.evaluate`): 1 (default) scores in this
         process, None or 0 one per CPU. The scores do not depend on it.
+    dist : unrolled.distributed.Dist, optional
+        This process's place among the processes of a torchrun job (``llrr benchmark`` under torchrun). Each
+        process fuses every ``world``-th image of the run (dataset by dataset, method by method), then rank 0 gathers
+        the counts and times, scores, writes the CSVs, charts and leaderboard and returns the result; the other
+        processes return None. Default: one process.
     """
     from tqdm.auto import tqdm
 
@@ -135,7 +139,7 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
 
     from .evaluate import pair_images, resolve_workers
 
-    workers = resolve_workers(workers, sys.maxsize)  # a bad value is an error before anything is done
+    resolve_workers(workers, 1)  # a bad value is an error before anything is done
     from .fuse_files import fuse_pair
     from .io import atomic_path
     from .methods import list_methods
@@ -187,15 +191,15 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
             if side.is_file() and json.loads(side.read_text()) != want:
                 raise ValueError(f"{side.parent} holds outputs made with other settings ({side.read_text().strip()}"
                                  f"; now {json.dumps(want)}): remove it or choose another output folder")
+    from ._dist import Alone
     from .fuse_files import _check_writable
 
-    _check_writable(out)
-    res = BenchmarkResult(sgemm=sgemm_gflops(), workers=workers)
-    # 2. fuse
-    total = sum(len(sets) for *_, sets in plan) * len(methods)
-    with tqdm(total=total, desc="benchmark: fusing", unit="image", disable=not progress) as bar:
-        for name, _, _, sets in plan:
-            res.seconds[name] = {}
+    dist = Alone() if dist is None else dist
+    progress = progress and dist.main
+    dist.barrier()  # every process has checked the output folder before rank 0 writes into it
+    if dist.main:
+        _check_writable(out)
+        for name, _, _, _ in plan:
             for m in methods:
                 target = out / name / "fused" / m
                 target.mkdir(parents=True, exist_ok=True)
@@ -203,28 +207,47 @@ def benchmark(datasets: Iterable, out_dir, *, methods: Sequence[str] = ("all",),
                 if not side.is_file():
                     with atomic_path(side) as tmp:
                         tmp.write_text(json.dumps(_manifest(m, options[m], colour)) + "\n")
-                spent, made = 0.0, 0
-                for item in sets:
-                    bar.set_postfix_str(f"{name} / {m} / {item.name}", refresh=False)
-                    dest = target / f"{item.name}.png"
-                    if dest.is_file() and image_size(dest) == image_size(item.ir):
-                        res.reused += 1
-                    else:
-                        t = time.perf_counter()
-                        fuse_pair(item.ir, item.vi, dest, method=m, colour=colour, **options[m])
-                        spent += time.perf_counter() - t
-                        made += 1
-                        res.written += 1
-                    bar.update()
-                if made:
-                    res.seconds[name][m] = spent / made
+    dist.barrier()
+    # 2. fuse: every world-th image of the run to this process (all of them in one process)
+    jobs = [(name, m, item) for name, _, _, sets in plan for m in methods for item in sets][dist.rank::dist.world]
+    spent: dict = {}  # (dataset, method) -> [seconds, images fused]
+    written = reused = 0
+    with tqdm(total=len(jobs), desc="benchmark: fusing", unit="image", disable=not progress) as bar:
+        for name, m, item in jobs:
+            bar.set_postfix_str(f"{name} / {m} / {item.name}", refresh=False)
+            dest = out / name / "fused" / m / f"{item.name}.png"
+            if dest.is_file() and image_size(dest) == image_size(item.ir):
+                reused += 1
+            else:
+                t = time.perf_counter()
+                fuse_pair(item.ir, item.vi, dest, method=m, colour=colour, **options[m])
+                seconds = spent.setdefault((name, m), [0.0, 0])
+                seconds[0] += time.perf_counter() - t
+                seconds[1] += 1
+                written += 1
+            bar.update()
+    parts = dist.gather((written, reused, spent))
+    if not dist.main:
+        return None
+    most = max(len(sets) for *_, sets in plan)  # the scoring processes: no more than a dataset's pairs
+    res = BenchmarkResult(sgemm=sgemm_gflops(), workers=resolve_workers(workers, most))  # the others are done
+    merged: dict = {}
+    for w, r, sp in parts:
+        res.written += w
+        res.reused += r
+        for key, (sec, n) in sp.items():
+            total = merged.setdefault(key, [0.0, 0])
+            total[0] += sec
+            total[1] += n
+    for name, _, _, _ in plan:
+        res.seconds[name] = {m: merged[(name, m)][0] / merged[(name, m)][1] for m in methods if (name, m) in merged}
     # 3. score
     for name, folder, extra, _ in plan:
         fused = {m: out / name / "fused" / m for m in methods} | extra
         res.results[name], res.score_seconds[name] = {}, {}
         for p in profiles:
             t = time.perf_counter()
-            ev = _evaluate(folder, fused, p, progress, res.workers)
+            ev = _evaluate(folder, fused, p, progress, workers)
             res.score_seconds[name][p] = time.perf_counter() - t
             ev.to_csv(out / name / f"{p}.csv")
             ev.plot(out / name / f"{p}.png")

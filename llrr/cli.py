@@ -76,16 +76,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training import train
 
     config = TrainConfig.from_toml(args.config)
-    changes = {k: v for k, v in (("out_dir", args.out_dir), ("steps", args.steps)) if v is not None}
+    changes = {k: v for k, v in (("out_dir", args.out_dir), ("steps", args.steps), ("device", args.device),
+                                 ("precision", args.precision)) if v is not None}
     config = replace(config, **changes)
     resume = None
     if args.resume is not None:
         resume = Path(config.out_dir) if args.resume == "" else Path(args.resume)
     summary = train(config, resume=resume, progress=not args.quiet)
+    if summary.rank != 0:  # under torchrun, rank 0 reports for every process
+        return 0
     first, final = summary.first, summary.final
     pace = f"{summary.mean_step_seconds:.3g} s per step, " if summary.steps > summary.start_step else ""
+    procs = f", {summary.world} processes" if summary.world > 1 else ""
     print(f"trained {summary.steps} steps ({summary.steps - summary.start_step} in this run, {pace}"
-          f"{'fast path' if summary.fast else 'eager torch: ' + str(summary.fast_reason)})")
+          f"{'fast path' if summary.fast else 'eager torch: ' + str(summary.fast_reason)}{procs})")
     if first:
         print("loss at step {:>6}: {}".format(first["step"], "  ".join(f"{k} {first[k]:.5g}" for k in TERMS)))
         print("loss at step {:>6}: {}".format(final["step"], "  ".join(f"{k} {final[k]:.5g}" for k in TERMS)))
@@ -104,13 +108,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import shlex
 
+    from ._dist import distributed
     from .benchmark import benchmark
 
     options = {"lrrnet": {"weights": args.weights}} if args.weights else {}
     command = "llrr benchmark " + " ".join(shlex.quote(a) for a in args.argv)
-    res = benchmark(args.datasets, args.out_dir, methods=args.methods, stored=args.stored or (),
-                    profiles=args.profiles, colour=args.colour, options=options, progress=not args.quiet,
-                    command=command, workers=args.workers)
+    with distributed() as dist:
+        res = benchmark(args.datasets, args.out_dir, methods=args.methods, stored=args.stored or (),
+                        profiles=args.profiles, colour=args.colour, options=options, progress=not args.quiet,
+                        command=command, workers=args.workers, dist=dist)
+    if res is None:  # under torchrun, rank 0 scores and reports
+        return 0
     print(res.leaderboard.read_text())
     print(f"{res.written} image(s) fused, {res.reused} reused; leaderboard: {res.leaderboard.resolve()}")
     return 0
@@ -157,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a run from CKPT (a checkpoint or a run folder; default: out_dir's checkpoint.pt)")
     t.add_argument("--out-dir", metavar="DIR", help="override out_dir of the config (relative to the current folder)")
     t.add_argument("--steps", type=int, metavar="N", help="override steps of the config (e.g. to extend a run)")
+    t.add_argument("--device", help="override device of the config: cpu (fast path), cuda or cuda:N (eager autograd "
+                   "on the GPU; under torchrun, cuda is each process's own GPU)")
+    t.add_argument("--precision", choices=["float32", "bfloat16"], help="override precision of the config "
+                   "(bfloat16: torch.autocast, eager path)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
     b = sub.add_parser("benchmark", help="every method on every dataset, scored by every profile: CSVs, charts and "

@@ -19,12 +19,17 @@ def _options(args: argparse.Namespace) -> dict:
         out["tile"] = args.tile
     if getattr(args, "colour", None) is not None:
         out["colour"] = args.colour
+    if getattr(args, "device", None) is not None:
+        out["device"] = args.device
+    if getattr(args, "precision", None) is not None:
+        out["precision"] = args.precision
     return out
 
 
 def _cmd_fuse(args: argparse.Namespace) -> int:
+    from ._dist import distributed
     from .fuse import DEFAULT_METHOD
-    from .fuse_files import BatchReport, fuse_folders, fuse_pair
+    from .fuse_files import BatchReport, fuse_folders, fuse_pair, merge_reports
 
     method = args.method or DEFAULT_METHOD
     status = 0
@@ -41,23 +46,35 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     else:
         if None in (args.ir_dir, args.vi_dir, args.out_dir):
             raise ValueError("folder mode needs --ir-dir, --vi-dir and --out-dir")
-        report = BatchReport()
-        try:
-            fuse_folders(args.ir_dir, args.vi_dir, args.out_dir, method=method, compare=args.compare,
-                         progress=not args.quiet, skip_existing=args.skip_existing, report=report, **_options(args))
-        except KeyboardInterrupt:  # SIGINT, or SIGTERM through llrr.cli.main: say what is done, then stop
-            print(f"\ninterrupted: {report.done} of {report.total} pair(s) done ({len(report.written)} written in "
-                  f"this run) in {Path(args.out_dir).resolve()}; no partial file left. Run again with "
-                  "--skip-existing to continue.", file=sys.stderr)
-            raise
+        with distributed() as dist:
+            report = BatchReport()
+            try:
+                options = _options(args)
+                if dist.active and options.get("device") == "cuda":
+                    options["device"] = f"cuda:{dist.local_rank}"  # one GPU per process of this machine
+                fuse_folders(args.ir_dir, args.vi_dir, args.out_dir, method=method,
+                             compare=args.compare if dist.main else None, progress=not args.quiet and dist.main,
+                             skip_existing=args.skip_existing, report=report,
+                             part=(dist.rank, dist.world) if dist.active else None, **options)
+            except KeyboardInterrupt:  # SIGINT, or SIGTERM through llrr.cli.main: say what is done, then stop
+                print(f"\ninterrupted: {report.done} of {report.total} pair(s) done ({len(report.written)} written "
+                      f"in this run{dist.label}) in {Path(args.out_dir).resolve()}; no partial file left. Run again "
+                      "with --skip-existing to continue.", file=sys.stderr)
+                raise
+            if dist.active:  # rank 0 reports for every process
+                reports = dist.gather(report)
+                if not dist.main:
+                    return 2 if report.failed else 0
+                report = merge_reports(reports)
         for name, why in report.skipped.items():
             print(f"skipped {name}: {why}", file=sys.stderr)
         for name, why in report.failed.items():
             print(f"failed {name}: {why}", file=sys.stderr)
         existing = f", {len(report.existing)} already there (--skip-existing)" if args.skip_existing else ""
         failed = f"; failed {len(report.failed)}" if report.failed else ""
-        print(f"fused {len(report.written)} pair(s) with {method} into {Path(args.out_dir).resolve()}{existing}; "
-              f"skipped {len(report.skipped)}{failed}")
+        procs = f" by {dist.world} processes" if dist.active else ""
+        print(f"fused {len(report.written)} pair(s) with {method} into {Path(args.out_dir).resolve()}{procs}"
+              f"{existing}; skipped {len(report.skipped)}{failed}")
         status = 2 if report.failed else 0  # bad input somewhere: the run is not a success
     if args.compare:
         print(f"comparison figure: {Path(args.compare).resolve()}")
@@ -135,6 +152,10 @@ def add_fuse_commands(sub) -> None:
     f.add_argument("--method", help="fusion method (see `llrr methods`; default: the library default)")
     f.add_argument("--weights", help="LRRNet weights: a registry name or a checkpoint path (method lrrnet)")
     f.add_argument("--tile", type=int, help="tile size for the eager LRRNet path (method lrrnet)")
+    f.add_argument("--device", help="method lrrnet: run the eager network on this torch device (cuda, cuda:N; "
+                   "default: the CPU fast path); under torchrun each process takes the GPU of its LOCAL_RANK")
+    f.add_argument("--precision", choices=["float32", "bfloat16"], help="method lrrnet: bfloat16 runs the eager "
+                   "network under torch.autocast (default float32)")
     f.add_argument("--colour", choices=["luminance", "channels"], help="colour visible images: fuse the luminance "
                    "(default) or each RGB channel, as VIFB runs every method")
     f.add_argument("--compare", metavar="FIG.png", help="also write an IR | VI | fused figure")

@@ -15,7 +15,8 @@ from solvers._files import IMAGE_SUFFIXES, images_by_stem
 from .fuse import fuse
 from .io import one_line, read_image, write_image
 
-__all__ = ["IMAGE_SUFFIXES", "BatchReport", "pair_folders", "fuse_pair", "fuse_folders", "plot_compare"]
+__all__ = ["IMAGE_SUFFIXES", "BatchReport", "pair_folders", "fuse_pair", "fuse_folders", "merge_reports",
+           "plot_compare"]
 
 
 
@@ -99,18 +100,31 @@ def _check_writable(folder: Path) -> None:
 
 
 def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=None, progress: bool = True,
-                 skip_existing: bool = False, report: BatchReport | None = None, **options) -> BatchReport:
+                 skip_existing: bool = False, report: BatchReport | None = None, part: tuple[int, int] | None = None,
+                 **options) -> BatchReport:
     """Fuse every pair of two folders into ``out_dir/<name>.png``; unpaired images are skipped and reported, and a
     pair that cannot be fused (an unreadable file, a size mismatch) is recorded in ``report.failed`` with the reason.
 
     Each output is written atomically (an interrupt leaves no partial or temporary file). With ``skip_existing``,
     pairs whose output exists are not fused again, so a re-run continues where an interrupted one stopped.
     ``report`` (optional) is filled in as pairs complete and returned.
+
+    ``part=(k, n)`` fuses only part k of n of the pairs sorted by name (contiguous parts whose sizes differ by at most
+    one, :func:`unrolled.distributed.shard`): the share of process k of n (``llrr fuse`` under torchrun). The report
+    then counts that part (``total``), and the unpaired images only in part 0, so that the parts' reports add up.
     """
     from tqdm.auto import tqdm
 
     pairs, report_missing = pair_folders(ir_dir, vi_dir)
     report = BatchReport() if report is None else report
+    if part is not None:
+        k, n = part
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1 or not isinstance(k, int) or not 0 <= k < n:
+            raise ValueError(f"part must be (k, n) with 0 <= k < n, got {part!r}")
+        start, stop = _shard(len(pairs), k, n)
+        pairs = pairs[start:stop]
+        if k:
+            report_missing = {}
     report.skipped.update(report_missing)
     report.total = len(pairs)
     out_dir = Path(out_dir)
@@ -133,6 +147,26 @@ def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=
     if compare is not None and shown:
         plot_compare(shown, compare)
     return report
+
+
+def _shard(count: int, k: int, n: int) -> tuple[int, int]:
+    """``[start, stop)`` of part k of n contiguous parts of ``count`` items (sizes differing by at most one; the same
+    rule as :func:`unrolled.distributed.shard`, without importing torch)."""
+    base, extra = divmod(count, n)
+    start = k * base + min(k, extra)
+    return start, start + base + (k < extra)
+
+
+def merge_reports(reports) -> BatchReport:
+    """One :class:`BatchReport` from the reports of the parts of a run, in part order."""
+    out = BatchReport()
+    for r in reports:
+        out.written += r.written
+        out.existing += r.existing
+        out.skipped.update(r.skipped)
+        out.failed.update(r.failed)
+        out.total += r.total
+    return out
 
 
 def plot_compare(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path) -> Path:

@@ -25,8 +25,8 @@ def load_model(weights="default"):
     return cached_model(weights)
 
 
-def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int | None = None,
-                progress: bool = False) -> np.ndarray:
+def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int | None = None, device=None,
+                precision: str = "float32", progress: bool = False) -> np.ndarray:
     """Fuse with LRRNet (the "lrrnet" method of :func:`llrr.fuse`, which validates the images first; call
     ``llrr.fuse(ir, vi, method="lrrnet")`` rather than this function with images of unknown provenance).
 
@@ -37,6 +37,11 @@ def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int 
         A weights registry name or a checkpoint path.
     tile : int, optional
         Tile size for the eager path (the fast path streams the image and needs none).
+    device : str, optional
+        "cuda", "cuda:N", ...: the eager modules on that device (:mod:`unrolled.device`); None or "cpu": the CPU,
+        with the fast path.
+    precision : {"float32", "bfloat16"}
+        "bfloat16": the eager modules under ``torch.autocast``.
 
     Returns
     -------
@@ -46,4 +51,4 @@ def fuse_lrrnet(ir: np.ndarray, vi: np.ndarray, *, weights="default", tile: int 
     """
     from unrolled.inference import fuse_validated
 
-    return fuse_validated(load_model(weights), ir, vi, tile=tile)
+    return fuse_validated(load_model(weights), ir, vi, tile=tile, device=device, precision=precision)

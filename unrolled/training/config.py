@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..device import PRECISIONS
 from ..nets.lrrnet import LRRNetConfig
 from .data import SAMPLINGS
 from .init import check_mix
@@ -100,7 +101,14 @@ class TrainConfig:
     fast : bool
         Use the fast training path (:mod:`unrolled.fast.train`) where it supports the model; else eager torch.
     threads : int
-        torch and numba threads; 0 leaves their defaults.
+        torch and numba threads; 0 leaves their defaults (under torchrun: the CPUs shared equally among the processes
+        of the machine, :func:`unrolled.distributed.threads_per_process`).
+    device : str
+        Where the network and the loss run: "cpu" (default; the fast path where it supports the model), "cuda",
+        "cuda:N" (eager autograd on that GPU; under torchrun "cuda" means each process's ``cuda:LOCAL_RANK``) or another
+        torch device (:func:`unrolled.device.resolve_device`).
+    precision : {"float32", "bfloat16"}
+        "bfloat16": the forward and the loss under ``torch.autocast`` (eager path; the weights and Adam stay float32).
     feature_cache_mb : int
         Memory (MiB) for caching the sources' VGG-16 targets of the loss per sample, with ``sampling = "resize"``
         (:class:`~unrolled.training.feature_cache.SourceTargetCache`: 8 MiB a sample at 128 x 128, least recently used
@@ -155,6 +163,8 @@ class TrainConfig:
     checkpoint_every: int = 100
     fast: bool = True
     threads: int = 0
+    device: str = "cpu"
+    precision: str = "float32"
     feature_cache_mb: int = 2048
     vgg_weights: str = "default"
     vgg_convention: str = "caffe-grey255"
@@ -198,6 +208,10 @@ class TrainConfig:
         object.__setattr__(self, "weight_decay", _check_float("weight_decay", self.weight_decay))
         if not isinstance(self.fast, bool):
             raise ValueError(f"fast must be true or false, got {self.fast!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be a torch device name ('cpu', 'cuda', 'cuda:1'), got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.vgg_convention not in VGG_CONVENTIONS:

@@ -68,6 +68,22 @@ class Batch:
     vi255: torch.Tensor
     keys: tuple[tuple[int, bool, bool], ...] | None = None
 
+    def __len__(self) -> int:
+        return int(self.ir01.shape[0])
+
+    def to(self, device) -> Batch:
+        """The batch with its tensors on ``device`` (itself where they are there already)."""
+        if self.ir01.device == torch.device(device):
+            return self
+        return Batch(*(t.to(device) for t in (self.ir01, self.vi01, self.ir255, self.vi255)), self.keys)
+
+    def part(self, index: range) -> Batch:
+        """The samples ``index`` (a contiguous range) of the batch: one process's share of a global batch in a
+        distributed run (:func:`unrolled.distributed.shard`)."""
+        sl = slice(index.start, index.stop)
+        return Batch(self.ir01[sl], self.vi01[sl], self.ir255[sl], self.vi255[sl],
+                     None if self.keys is None else self.keys[sl])
+
 
 def _flat_layout(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     ir: dict[str, Path] = {}

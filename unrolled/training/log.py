@@ -18,7 +18,7 @@ import numpy as np
 
 from .._atomic import atomic_target
 
-__all__ = ["TERMS", "LOG_COLUMNS", "TrainLog", "read_log", "plot_losses", "finite_row", "write_rows"]
+__all__ = ["TERMS", "LOG_COLUMNS", "TrainLog", "NullLog", "read_log", "plot_losses", "finite_row", "write_rows"]
 
 TERMS = ("pixel", "shallow", "middle", "deep", "total")
 LOG_COLUMNS = ("step",) + TERMS + ("seconds",)
@@ -53,6 +53,19 @@ class TrainLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class NullLog:
+    """A :class:`TrainLog` that writes nothing (the processes other than rank 0 of a distributed run)."""
+
+    def append(self, row: dict) -> None:
+        pass
+
+    def __enter__(self) -> NullLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 def write_rows(path, rows: Sequence[dict]) -> Path:

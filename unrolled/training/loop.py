@@ -44,12 +44,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._atomic import atomic_torch_save, atomic_write_text, safe_torch_load, sha256_file
+from .._atomic import atomic_torch_save, atomic_write_text, sha256_file
 from .._threads import set_threads
 from ..nets.lrrnet import LRRNet
+from .checkpoint import _FORMAT, _VERSION, _check_resumable, _on_cpu, _rng_state, _set_rng_state, load_checkpoint
 from .config import TrainConfig
 from .data import CropSampler, PairDataset
-from .log import TERMS, TrainLog, finite_row, plot_losses, write_rows
+from .log import TERMS, NullLog, TrainLog, finite_row, plot_losses, write_rows
 from .validation import LossValidator, Selection, combine_validators, split_pairs
 
 __all__ = ["train", "initial_model", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG",
@@ -57,10 +58,6 @@ __all__ = ["train", "initial_model", "TrainSummary", "load_checkpoint", "CHECKPO
 
 CHECKPOINT, WEIGHTS, SIDECAR, LOG, PLOT = "checkpoint.pt", "lrrnet.pt", "lrrnet.json", "log.csv", "losses.png"
 VAL_LOG, BEST, BEST_SIDECAR, VALIDATED = "val.csv", "best.pt", "best.json", "validated"
-_FORMAT, _VERSION = "llrr-train-checkpoint", 1
-# settings a resumed run may change (they do not alter what the remaining steps compute, or only by float rounding)
-_RESUMABLE_CHANGES = {"steps", "checkpoint_every", "out_dir", "threads", "fast", "data"}
-_RESUMABLE_CHANGES |= {"feature_cache_mb"}  # the feature cache: speed only
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,8 @@ class TrainSummary:
     best_step: int | None = None
     best_value: float | None = None
     stopped_early: bool = False
+    rank: int = 0
+    world: int = 1
 
 
 def _vgg(config: TrainConfig):
@@ -133,58 +132,10 @@ def _eager_forward(model: LRRNet, ir01: torch.Tensor, vi01: torch.Tensor) -> tor
     return model(ir01, vi01)
 
 
-def _rng_state(sampler: CropSampler) -> dict:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002 (the global state, for code that uses it)
-    return {"torch": torch.get_rng_state(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
-            "python": random.getstate(), "sampler": sampler.state_dict()}
-
-
-def _set_rng_state(state: dict, sampler: CropSampler) -> None:
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))  # noqa: NPY002
-    random.setstate(_tuples(state["python"]))
-    sampler.load_state_dict(state["sampler"])
-
-
-def _tuples(x):
-    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
-
-
-def load_checkpoint(path) -> dict:
-    """Read a training checkpoint (``weights_only``: no code runs); ``path`` may be a run folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = safe_torch_load(path, "a training checkpoint")
-    if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not an llrr training checkpoint (no format={_FORMAT!r} entry)")
-    if ckpt.get("version") != _VERSION:
-        raise ValueError(f"{path} is a version {ckpt.get('version')} checkpoint; this llrr reads version {_VERSION}")
-    ckpt["path"] = path
-    return ckpt
-
-
-def _check_resumable(ckpt: dict, config: TrainConfig, names: list[str], val_names: list[str]) -> None:
-    saved = TrainConfig.from_dict(ckpt["config"], source=f"config saved in {ckpt['path']}")
-    mine, theirs = config.to_dict(), saved.to_dict()
-    differ = sorted(k for k in mine if k not in _RESUMABLE_CHANGES and mine[k] != theirs[k])
-    if differ:
-        raise ValueError(f"cannot resume {ckpt['path']}: the config differs in "
-                         + "; ".join(f"{k} (saved {theirs[k]!r}, now {mine[k]!r})" for k in differ))
-    if ckpt["pairs"] != names:
-        raise ValueError(f"cannot resume {ckpt['path']}: it was trained on {len(ckpt['pairs'])} pairs, the data "
-                         f"folders {list(config.data)} now hold {len(names)} pairs, or others")
-    if ckpt.get("val_pairs", val_names) != val_names:
-        raise ValueError(f"cannot resume {ckpt['path']}: it validated on {len(ckpt['val_pairs'])} pairs, the data "
-                         f"folders now give {len(val_names)} validation pairs, or others")
-
-
 def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[dict], n_pairs: int,
-                  fast: bool, *, names: tuple[str, str] = (WEIGHTS, SIDECAR), extra: dict | None = None) -> None:
-    state = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
+                  fast: bool, *, names: tuple[str, str] = (WEIGHTS, SIDECAR), extra: dict | None = None,
+                  world: int | None = None) -> None:
+    state = {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
     atomic_torch_save(state, out / names[0])
     tail = history[-min(len(history), 50):]
     sidecar = {
@@ -194,7 +145,7 @@ def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[d
         "data": {"dirs": list(config.data), "pairs": n_pairs},
         "final_loss": {t: float(np.mean([r[t] for r in tail])) for t in TERMS} if tail else None,
         "final_loss_over_steps": len(tail), "train_seconds": float(sum(r["seconds"] for r in history)),
-        "fast": fast, "train_config": config.to_dict(), **(extra or {}),
+        "fast": fast, "train_config": config.to_dict(), **({"processes": world} if world else {}), **(extra or {}),
     }
     atomic_write_text(out / names[1], json.dumps(sidecar, indent=2) + "\n")
 
@@ -202,6 +153,9 @@ def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[d
 def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=None,
           validators: tuple = ()) -> TrainSummary:
     """Train an LRRNet as ``config`` says (module docstring: what is written where).
+
+    Started by ``torchrun --nproc_per_node=N`` (its environment variables set), the N processes train one model with
+    DistributedDataParallel (module docstring, "Several processes").
 
     Parameters
     ----------
@@ -231,15 +185,25 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     FloatingPointError
         The loss became NaN or infinite (the step is named; the last checkpoint is intact).
     """
-    from tqdm.auto import tqdm
-
-    from .feature_cache import SourceTargetCache
-    from .losses import FusionLoss
+    from ..distributed import process_group
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    with process_group("nccl" if config.device.startswith("cuda") else "gloo") as dist:
+        return _train(config, dist, resume=resume, progress=progress, callback=callback, validators=validators)
+
+
+def _train(config: TrainConfig, dist, *, resume, progress: bool, callback, validators: tuple) -> TrainSummary:
+    from tqdm.auto import tqdm
+
+    from ..device import autocast, fast_allowed, resolve_device
+    from ..distributed import shard, threads_per_process
+    from .feature_cache import SourceTargetCache
+    from .losses import FusionLoss
+
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {callback!r}")
+    progress = progress and dist.main
     out = Path(config.out_dir)
     ckpt = load_checkpoint(resume) if resume is not None else None
     holds_run = (out / CHECKPOINT).exists() or (out / LOG).exists()
@@ -254,18 +218,29 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     sampler = CropSampler(dataset, crop=config.crop, batch=config.batch, seed=config.seed, sampling=config.sampling)
     if ckpt is not None:
         _check_resumable(ckpt, config, dataset.names(), val_set.names())
+    # under torchrun, "cuda" is each process's own GPU of this machine
+    device = resolve_device(f"cuda:{dist.local_rank}" if dist.active and config.device == "cuda" else config.device)
+    if config.batch < dist.world:
+        raise ValueError(f"batch = {config.batch} is the global batch, shared among the {dist.world} processes: it "
+                         f"must be at least {dist.world}")
+    dist.barrier()  # every process has checked out_dir before rank 0 writes into it
 
-    restore_threads = set_threads(config.threads)
+    restore_threads = set_threads(threads_per_process(config.threads, dist))
     try:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)  # noqa: NPY002 (seed the global state for code that uses it)
         random.seed(config.seed)
         model = initial_model(config, dataset) if ckpt is None else LRRNet(config.model).to(torch.float32)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        model = model.to(device)  # before the optimiser is built: it keeps its state beside the parameters
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        loss_fn = FusionLoss(_vgg(config), **asdict(config.loss))
+        loss_fn = FusionLoss(_vgg(config), **asdict(config.loss)).to(device)
         # the feature cache: the sources' VGG targets per sample, for batches with keys ("resize")
         cache = SourceTargetCache(loss_fn, config.feature_cache_mb) if config.feature_cache_mb else None
-        forward, fast, fast_reason = _forward(model, config.fast)
+        off = fast_allowed(device, config.precision)
+        forward, fast, fast_reason = (_forward(model, config.fast) if off is None or not config.fast
+                                      else (_eager_forward, False, off))
         history: list[dict] = []
         validate, selection, val_history = None, Selection(config.val_metric, config.val_patience), []
         if len(val_set):
@@ -281,12 +256,25 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
             if "selection" in ckpt:
                 selection.load_state_dict(ckpt["selection"])
         start = ckpt["step"] if ckpt is not None else 0
-        out.mkdir(parents=True, exist_ok=True)
+        if dist.active:  # after the weights are loaded: DDP starts every process from rank 0's parameters
+            from torch.nn.parallel import DistributedDataParallel
+
+            from ..distributed import StepModule
+
+            step_forward = DistributedDataParallel(StepModule(model, forward),
+                                                   device_ids=[device.index] if device.type == "cuda" else None)
+        else:
+            def step_forward(ir01, vi01):
+                return forward(model, ir01, vi01)
+        if dist.main:
+            out.mkdir(parents=True, exist_ok=True)
         title = f"LRRNet training: {', '.join(Path(d).name for d in config.data)}"
 
         def save_checkpoint(step: int) -> None:
+            if not dist.main:
+                return
             atomic_torch_save({"format": _FORMAT, "version": _VERSION, "step": step, "config": config.to_dict(),
-                               "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "model": _on_cpu(model.state_dict()), "optimizer": _on_cpu(optimizer.state_dict()),
                                "rng": _rng_state(sampler), "history": history, "pairs": dataset.names(),
                                "val_pairs": val_set.names(),
                                "val_history": val_history, "selection": selection.state_dict()},
@@ -299,7 +287,7 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         def validation(step: int) -> dict:
             scores = validate(model)
             val_history.append({"step": step, **scores})
-            atomic_torch_save({k: v.detach().to(torch.float32).clone() for k, v in model.state_dict().items()},
+            atomic_torch_save({k: v.detach().to("cpu", torch.float32).clone() for k, v in model.state_dict().items()},
                               out / VALIDATED / f"step_{step:06d}.pt")  # any rule can select from val.csv later
             write_rows(out / VAL_LOG, val_history)
             if selection.update(step, scores, validate.higher_is_better):
@@ -311,22 +299,37 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         stopped = validate is not None and selection.should_stop  # a resumed run that had stopped early stays so
         bar = tqdm(total=config.steps, initial=min(start, config.steps), desc="training", unit="step",
                    disable=not progress, dynamic_ncols=True)
-        with TrainLog(out / LOG, history) as log, bar:
+        with TrainLog(out / LOG, history) if dist.main else NullLog() as log, bar:
             model.train()
-            if validate is not None and start == 0:
+            if validate is not None and start == 0 and dist.main:
                 validation(0)  # the initial network too: a run may end up selecting where it started
             for step in range(start + 1, (start if stopped else config.steps) + 1):
                 t0 = time.perf_counter()
-                batch = sampler.next_batch()
+                batch = sampler.next_batch()  # the global batch: every process draws the same one
+                if dist.active:
+                    batch, whole = batch.part(shard(len(batch), dist.rank, dist.world)), len(batch)
+                batch = batch.to(device)
                 cached = cache is not None and batch.keys is not None
-                targets = cache.targets(batch.keys, batch.ir255, batch.vi255) if cached else None
-                terms = loss_fn(forward(model, batch.ir01, batch.vi01), batch.ir255, batch.vi255, targets=targets)
-                row = {"step": step, **{t: float(terms[t].detach()) for t in TERMS}}
+                with autocast(device, config.precision):
+                    targets = cache.targets(batch.keys, batch.ir255, batch.vi255) if cached else None
+                    terms = loss_fn(step_forward(batch.ir01, batch.vi01), batch.ir255, batch.vi255, targets=targets)
+                if dist.active:
+                    # every term is a mean over the samples: the global batch's is the share-weighted sum
+                    share = len(batch) / whole
+                    totals = dist.all_sum([share * float(terms[t].detach()) for t in TERMS])
+                    row = {"step": step, **dict(zip(TERMS, totals, strict=True))}
+                else:
+                    row = {"step": step, **{t: float(terms[t].detach()) for t in TERMS}}
                 if not finite_row(row):
                     raise FloatingPointError(f"step {step}: the loss is not finite ({row}); {out / CHECKPOINT} "
                                              "holds the last good state (lower lr and resume)")
                 optimizer.zero_grad(set_to_none=True)
-                terms["total"].backward()
+                if dist.active:
+                    # DDP averages the processes' gradients: scaled by share * world, the average is the gradient
+                    # of the global batch's mean, whatever the split
+                    (terms["total"] * (share * dist.world)).backward()
+                else:
+                    terms["total"].backward()
                 optimizer.step()
                 row["seconds"] = time.perf_counter() - t0
                 seconds.append(row["seconds"])
@@ -334,15 +337,17 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
                 log.append(row)
                 bar.set_postfix({t: f"{row[t]:.4g}" for t in TERMS}, refresh=False)
                 if validate is not None and step % config.val_every == 0:
-                    scores = validation(step)
-                    bar.set_postfix({"total": f"{row['total']:.4g}",
-                                     config.val_metric: f"{scores.get(config.val_metric, float('nan')):.4g}",
-                                     "best": f"{selection.best}@{selection.best_step}"}, refresh=False)
-                    stopped = selection.should_stop
+                    if dist.main:  # rank 0 validates; the others wait for its decision to stop or go on
+                        scores = validation(step)
+                        bar.set_postfix({"total": f"{row['total']:.4g}",
+                                         config.val_metric: f"{scores.get(config.val_metric, float('nan')):.4g}",
+                                         "best": f"{selection.best}@{selection.best_step}"}, refresh=False)
+                        stopped = selection.should_stop
+                    stopped = dist.broadcast(stopped)
                 bar.update(1)
                 if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
                     save_checkpoint(step)
-                if callback is not None:
+                if callback is not None and dist.main:
                     callback(step, dict(row))
                 if stopped:
                     break
@@ -350,7 +355,10 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         save_checkpoint(last)
         extra = {"validation": {**val_info, "best_step": selection.best_step, "best": selection.best,
                                 "last": val_history[-1] if val_history else None}} if validate else None
-        _save_weights(model, config, out, history, len(dataset), fast, extra=extra)
+        if dist.main:
+            _save_weights(model, config, out, history, len(dataset), fast, extra=extra,
+                          world=dist.world if dist.active else None)
+        dist.barrier()  # the files are written before any process returns
     finally:
         restore_threads()
     return TrainSummary(
@@ -358,5 +366,5 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
         mean_step_seconds=float(np.mean(seconds)) if seconds else float("nan"), fast=fast, fast_reason=fast_reason,
         out_dir=out, log=out / LOG, plot=out / PLOT, checkpoint=out / CHECKPOINT, weights=out / WEIGHTS,
         sidecar=out / SIDECAR, validation=tuple(val_history), best_step=selection.best_step,
-        best_value=selection.best, stopped_early=stopped)
+        best_value=selection.best, stopped_early=stopped, rank=dist.rank, world=dist.world)
 

@@ -102,11 +102,13 @@ class LossValidator:
     def __call__(self, model) -> dict[str, float]:
         sums: dict[str, float] = {}
         n = len(self._ir01)
+        device = next(model.parameters()).device
         with torch.no_grad():
             for a in range(0, n, self.batch):
                 s = slice(a, a + self.batch)
-                fused = self.forward(model, self._ir01[s], self._vi01[s])
-                terms = self.loss_fn(fused, self._ir255[s], self._vi255[s])
+                ir01, vi01, ir255, vi255 = (t[s].to(device) for t in (self._ir01, self._vi01, self._ir255, self._vi255))
+                fused = self.forward(model, ir01, vi01)
+                terms = self.loss_fn(fused, ir255, vi255)
                 for name, value in terms.items():  # every term is a mean over its batch: weight by the batch size
                     sums[f"val_{name}"] = sums.get(f"val_{name}", 0.0) + float(value) * len(fused)
         out = {k: v / n for k, v in sums.items()}
