@@ -124,6 +124,14 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export, report_lines
+
+    report = export(args.weights, args.out, opset=args.opset)
+    print("\n".join(report_lines(report)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llrr", description="Learned low-rank representation: decomposition and fusion.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -193,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scoring processes (default: 0, one per CPU; 1: no extra process)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_cmd_benchmark)
+    x = sub.add_parser("export", help="write LRRNet as an ONNX graph (dynamic size), checked against llrr fuse",
+                       description="Export the LRRNet of --weights to ONNX: inputs ir and vi, float32 (N, 1, H, W) "
+                                   "grey images on any scale (min-max scaled inside the graph), output fused on "
+                                   "[0, 1]. The file is run with ONNX Runtime on the demo pair at two sizes and must "
+                                   "match llrr fuse within one grey level, or nothing is written. Needs pip install "
+                                   "'llrr[deploy]'.")
+    x.add_argument("--weights", default="default", help="registry name or checkpoint path (default: %(default)s)")
+    x.add_argument("-o", "--out", required=True, help="ONNX file to write (a sidecar OUT.json goes beside it)")
+    x.add_argument("--opset", type=int, help="ONNX opset, 13 to 20 (default 17)")
+    x.set_defaults(func=_cmd_export)
     from .cli_fuse import add_fuse_commands
 
     add_fuse_commands(sub)
@@ -227,7 +245,7 @@ def main(argv=None) -> int:
         signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
         print(f"llrr {args.command}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + int(signum)
-    except (ValueError, TypeError, OSError) as exc:  # OSError: FileNotFoundError, PermissionError, ...
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # ImportError: an optional extra missing
         from .io import one_line
 
         print(f"llrr {args.command}: error: {one_line(exc)}", file=sys.stderr)

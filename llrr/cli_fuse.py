@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,25 @@ def _options(args: argparse.Namespace) -> dict:
     return out
 
 
+def _fuse_video(args: argparse.Namespace) -> int:
+    from .video import fuse_video
+
+    if args.ir_video is None or args.vi_video is None or args.out is None:
+        raise ValueError("two clips need --ir-video, --vi-video and -o OUT")
+    if args.method not in (None, "lrrnet"):
+        raise ValueError(f"video fusion runs LRRNet (method lrrnet); --method {args.method} is not supported there")
+    if args.tile is not None or args.colour is not None or args.compare is not None:
+        raise ValueError("--tile, --colour and --compare do not apply to video fusion")
+    options = {k: v for k, v in (("weights", args.weights), ("device", args.device),
+                                 ("precision", args.precision)) if v is not None}
+    report = fuse_video(args.ir_video, args.vi_video, args.out, scaling=args.scaling, progress=not args.quiet,
+                        **options)
+    h, w = report.size
+    print(f"fused {report.frames} frame(s) of {w}x{h} at {report.fps:.3g} fps into {Path(report.path).resolve()} "
+          f"({report.scaling} scaling, flicker {report.flicker:.3f} grey levels, {report.seconds:.1f} s)")
+    return 0
+
+
 def _cmd_fuse(args: argparse.Namespace) -> int:
     from ._dist import distributed
     from .fuse import DEFAULT_METHOD
@@ -35,11 +55,17 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     status = 0
     single = args.ir is not None or args.vi is not None
     folders = args.ir_dir is not None or args.vi_dir is not None or args.out_dir is not None
-    if single == folders:
-        raise ValueError("give either IR VI -o OUT (one pair) or --ir-dir A --vi-dir B --out-dir C (folders)")
+    video = args.ir_video is not None or args.vi_video is not None
+    if single + folders + video != 1:
+        raise ValueError("give either IR VI -o OUT (one pair), --ir-dir A --vi-dir B --out-dir C (folders) or "
+                         "--ir-video A --vi-video B -o OUT (two clips)")
+    if video:
+        return _fuse_video(args)
     if single:
         if args.ir is None or args.vi is None or args.out is None:
             raise ValueError("one pair needs IR, VI and -o OUT")
+        if int(os.environ.get("RANK", "0") or "0") > 0:  # under torchrun one process is enough for one pair
+            return 0
         out = fuse_pair(args.ir, args.vi, args.out, method=method, compare=args.compare, progress=not args.quiet,
                         **_options(args))
         print(f"fused {args.ir} + {args.vi} with {method}: {Path(out).resolve()}")
@@ -50,8 +76,10 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
             report = BatchReport()
             try:
                 options = _options(args)
-                if dist.active and options.get("device") == "cuda":
-                    options["device"] = f"cuda:{dist.local_rank}"  # one GPU per process of this machine
+                if dist.active and options.get("device") is not None:  # one GPU per process of this machine
+                    from unrolled.device import process_device
+
+                    options["device"] = str(process_device(options["device"], dist.local_rank, dist.local_world))
                 fuse_folders(args.ir_dir, args.vi_dir, args.out_dir, method=method,
                              compare=args.compare if dist.main else None, progress=not args.quiet and dist.main,
                              skip_existing=args.skip_existing, report=report,
@@ -140,13 +168,21 @@ def add_fuse_commands(sub) -> None:
                                    "an image without partner is reported and skipped). The output keeps the "
                                    "visible input's precision: 16-bit PNG/TIFF for 16-bit inputs, float TIFF for "
                                    "float TIFFs. Ctrl-C or SIGTERM stops after the current pair's temporary file is "
-                                   "removed (exit 130 / 143); --skip-existing continues such a run.")
+                                   "removed (exit 130 / 143); --skip-existing continues such a run. Or --ir-video A "
+                                   "--vi-video B -o OUT: two clips fused frame by frame with LRRNet (grey output; "
+                                   "--scaling keeps the brightness steady).")
     f.add_argument("ir", nargs="?", help="infrared image")
     f.add_argument("vi", nargs="?", help="visible image (grey or colour)")
     f.add_argument("-o", "--out", help="fused image path (one pair; .png or .tif keep 16 bits)")
     f.add_argument("--ir-dir", help="folder of infrared images")
     f.add_argument("--vi-dir", help="folder of visible images, same file names")
     f.add_argument("--out-dir", help="folder for the fused images (NAME.png; 16-bit PNG for 16-bit inputs)")
+    f.add_argument("--ir-video", help="infrared clip (frames paired by index with --vi-video; output -o OUT: .mp4 "
+                   "H.264 or .mkv lossless)")
+    f.add_argument("--vi-video", help="visible clip, same size and frame count")
+    f.add_argument("--scaling", choices=["running", "fixed", "frame"], default="running",
+                   help="video: output brightness scaling, a running min/max (default), the first frame's, or each "
+                        "frame's own (flickers)")
     f.add_argument("--skip-existing", action="store_true",
                    help="folder mode: leave pairs whose NAME.png exists (continue an interrupted run)")
     f.add_argument("--method", help="fusion method (see `llrr methods`; default: the library default)")

@@ -104,6 +104,24 @@ def _typed(out: np.ndarray, vi: _Input) -> np.ndarray:
     return out
 
 
+def check_options(method: str, options: dict) -> None:
+    """That ``method`` takes every one of ``options``, and that a ``device`` or ``precision`` among them can be used
+    here (a GPU this machine lacks is refused): ValueError naming the problem. :func:`fuse` and folder fusion call it
+    before any work, so that a bad option fails once, not once per image."""
+    m = get_method(method)
+    unknown = sorted(set(options) - set(m.options))
+    if unknown:
+        raise ValueError(f"method {m.name!r} does not take option(s) {unknown}; its options: {m.options}")
+    if options.get("device") is not None:
+        from unrolled.device import resolve_device
+
+        resolve_device(options["device"])
+    if "precision" in options:
+        from unrolled.device import check_precision
+
+        check_precision(options["precision"])
+
+
 def fuse(ir, vi, *, method: str | None = None, colour: str = "luminance", progress: bool = False,
          **options) -> np.ndarray:
     """Fuse an infrared and a visible image.
@@ -130,9 +148,7 @@ def fuse(ir, vi, *, method: str | None = None, colour: str = "luminance", progre
     m = get_method(DEFAULT_METHOD if method is None else method)
     if colour not in ("luminance", "channels"):
         raise ValueError(f"colour must be 'luminance' or 'channels', got {colour!r}")
-    unknown = sorted(set(options) - set(m.options))
-    if unknown:
-        raise ValueError(f"method {m.name!r} does not take option(s) {unknown}; its options: {m.options}")
+    check_options(m.name, options)
     a, b = _as_input(ir, "ir"), _as_input(vi, "vi")
     if a.grey.shape != b.grey.shape:
         raise ValueError(f"{a.label} and {b.label} must have the same size, got {a.grey.shape} and {b.grey.shape}")

@@ -115,6 +115,9 @@ def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=
     """
     from tqdm.auto import tqdm
 
+    from .fuse import DEFAULT_METHOD, check_options
+
+    check_options(method or DEFAULT_METHOD, options)  # a bad option fails here, not once per pair
     pairs, report_missing = pair_folders(ir_dir, vi_dir)
     report = BatchReport() if report is None else report
     if part is not None:

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 
 import torch
 
-__all__ = ["PRECISIONS", "resolve_device", "check_precision", "autocast", "fast_allowed"]
+__all__ = ["PRECISIONS", "resolve_device", "process_device", "check_precision", "autocast", "fast_allowed"]
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -36,11 +36,25 @@ def resolve_device(device) -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r}: CUDA is not available on this machine (torch.cuda.is_available() "
                              "is False; this torch build or machine has no usable NVIDIA GPU); use device 'cpu'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
+        if dev.index is None:  # the current GPU, by its index: set_device and comparisons need one
+            dev = torch.device("cuda", torch.cuda.current_device())
+        if dev.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError(f"device {device!r}: MPS is not available on this machine; use device 'cpu'")
     return dev
+
+
+def process_device(device, local_rank: int, local_world: int) -> torch.device:
+    """The device of one of ``local_world`` processes on a machine (torchrun): "cuda" means ``cuda:local_rank``; an
+    explicit "cuda:N" would put every process on one GPU, so it is refused when there are several."""
+    if device == "cuda" and local_world > 1:
+        return resolve_device(f"cuda:{local_rank}")
+    dev = torch.device(device) if isinstance(device, str) and device.startswith("cuda:") else None
+    if dev is not None and local_world > 1:
+        raise ValueError(f"device {device!r} with {local_world} processes on this machine would put them all on one "
+                         "GPU: give 'cuda', and each process takes cuda:LOCAL_RANK")
+    return resolve_device(device)
 
 
 def check_precision(precision: str) -> str:

@@ -120,7 +120,8 @@ def from_env() -> Dist:
 def process_group(backend: str | None = None, *, timeout_minutes: float = 30.0) -> Iterator[Dist]:
     """Join torchrun's process group for the block (and leave it after), yielding this process's :class:`Dist`.
 
-    ``backend`` None picks nccl when CUDA is available to every process, else gloo. A group already initialised (by
+    ``backend`` None picks nccl when CUDA is available to every process, else gloo; with nccl each process first
+    selects its GPU (``cuda:LOCAL_RANK``) and gloo serves the CPU tensors beside it. A group already initialised (by
     the caller) is used as it is and left open. Outside torchrun it yields ``Dist()`` and does nothing.
     """
     dist = from_env()
@@ -128,7 +129,14 @@ def process_group(backend: str | None = None, *, timeout_minutes: float = 30.0) 
     if dist.active and not torch.distributed.is_initialized():
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= dist.local_world else "gloo"
-        torch.distributed.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes))
+        kwargs = {}
+        if "nccl" in backend:
+            # each process on its own GPU before the first collective (else they all start on cuda:0), and gloo
+            # beside nccl for the CPU tensors and objects that the loop exchanges
+            torch.cuda.set_device(dist.local_rank)
+            kwargs["device_id"] = torch.device("cuda", dist.local_rank)
+            backend = "cpu:gloo,cuda:nccl" if backend == "nccl" else backend
+        torch.distributed.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes), **kwargs)
         created = True
     elif dist.active and torch.distributed.get_world_size() != dist.world:
         raise ValueError(f"the initialised process group has {torch.distributed.get_world_size()} processes, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import numbers
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from .device import autocast, check_precision, fast_allowed, resolve_device
 from .fast.infer import fast_unsupported_reason, forward_validated
 from .nets.lrrnet import LRRNet
 
-__all__ = ["fuse_images", "fuse_validated", "minmax01", "NORMALIZATIONS", "MINMAX_EPS"]
+__all__ = ["fuse_images", "fuse_validated", "raw_output", "minmax01", "NORMALIZATIONS", "MINMAX_EPS"]
 
 NORMALIZATIONS = ("official", "minmax", "none")
 MINMAX_EPS = 1e-5
@@ -63,7 +64,7 @@ def _forward_tiled(model: LRRNet, ir: torch.Tensor, vi: torch.Tensor, tile: int 
     its tile extended by ``overlap`` pixels of context (clipped at the image border)."""
     _, _, h, w = ir.shape
     if tile is None or (h <= tile and w <= tile):
-        return model(ir, vi)[0, 0].double().cpu().numpy()
+        return model(ir, vi)[0, 0].cpu().double().numpy()
     out = np.empty((h, w))
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
@@ -71,7 +72,7 @@ def _forward_tiled(model: LRRNet, ir: torch.Tensor, vi: torch.Tensor, tile: int 
             ya, xa = max(y0 - overlap, 0), max(x0 - overlap, 0)
             yb, xb = min(y1 + overlap, h), min(x1 + overlap, w)
             res = model(ir[..., ya:yb, xa:xb], vi[..., ya:yb, xa:xb])[0, 0]
-            out[y0:y1, x0:x1] = res[y0 - ya : y1 - ya, x0 - xa : x1 - xa].double().cpu().numpy()
+            out[y0:y1, x0:x1] = res[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().double().numpy()
     return out
 
 
@@ -193,7 +194,7 @@ def _fuse(model: LRRNet, ir: np.ndarray, vi: np.ndarray, normalization: str, til
     if fast:
         return _scale_output(forward_validated(model, ir, vi).astype(np.float64), normalization)
     if param.device != device:
-        model = copy.deepcopy(model).to(device)  # a few hundred KB of weights: the caller's model stays put
+        model = _moved(model, device)
     t_ir = torch.from_numpy(ir).to(device=device, dtype=param.dtype)[None, None]
     t_vi = torch.from_numpy(vi).to(device=device, dtype=param.dtype)[None, None]
     was_training = model.training
@@ -204,6 +205,36 @@ def _fuse(model: LRRNet, ir: np.ndarray, vi: np.ndarray, normalization: str, til
     finally:
         model.train(was_training)
     return _scale_output(out, normalization)
+
+
+def raw_output(model: LRRNet, ir: np.ndarray, vi: np.ndarray, *, scale_inputs: bool = True, device=None,
+               precision: str = "float32") -> np.ndarray:
+    """The network's raw output (float64 (H, W), before any output scaling) for a grey pair: what a caller that
+    scales the images its own way needs (video fusion keeps the scaling steady from frame to frame,
+    :mod:`llrr.video`). ``scale_inputs``: min-max scale each input to [0, 1] first, as :func:`fuse_images` does;
+    False: the inputs go in as given (the caller has scaled them). ``device`` and ``precision`` as in
+    :func:`fuse_images`; the pair is checked as there."""
+    ir, vi = _check_pair(ir, vi, model.config.receptive_radius)
+    dev = _device(model, device)
+    check_precision(precision)
+    if scale_inputs:
+        ir, vi = _minmax(ir), _minmax(vi)
+    return _fuse(model, ir, vi, "none", None, model.config.receptive_radius, None, dev, precision)
+
+
+_MOVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _moved(model: LRRNet, device: torch.device) -> LRRNet:
+    """A copy of ``model`` on ``device`` (the caller's model stays put), kept while ``model`` lives and its
+    parameters are unchanged (their in-place version counters), so that a folder or a video moves it once."""
+    versions = tuple(p._version for p in model.parameters())
+    kept = _MOVED.setdefault(model, {})
+    hit = kept.get(device)
+    if hit is None or hit[0] != versions:
+        hit = (versions, copy.deepcopy(model).to(device).eval())
+        kept[device] = hit
+    return hit[1]
 
 
 def _scale_output(out: np.ndarray, normalization: str) -> np.ndarray:

@@ -72,3 +72,16 @@ def test_benchmark_under_two_processes_equals_one_process(tmp_path):
     for m in ("average", "max"):
         for f in (one / "fused" / m).iterdir():
             assert (two / "fused" / m / f.name).read_bytes() == f.read_bytes()
+
+
+def test_a_bad_device_or_option_fails_once_before_the_output_folder_is_made(tmp_path, capsys):
+    import torch
+
+    root = _folders(tmp_path / "data", n=2)
+    out = tmp_path / "out"
+    bad = ["--method", "average", "--device", "cpu"] if torch.cuda.is_available() else ["--device", "cuda"]
+    assert main(["fuse", "--ir-dir", str(root / "ir"), "--vi-dir", str(root / "vi"), "--out-dir", str(out), "-q",
+                 *bad]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and ("CUDA is not available" in err or "does not take option(s)" in err)
+    assert not out.exists()

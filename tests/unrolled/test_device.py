@@ -91,3 +91,14 @@ def test_gpu_training_runs_and_its_checkpoint_resumes_on_the_cpu(tmp_path):
     assert not summary.fast and np.isfinite(summary.final["total"])
     train(replace(gpu, device="cpu", steps=3), resume=out, progress=False)
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_each_process_of_a_machine_gets_its_own_gpu_or_a_clear_error():
+    from unrolled.device import process_device
+
+    assert process_device("cpu", 1, 2) == torch.device("cpu")
+    with pytest.raises(ValueError, match="would put them all on one GPU"):
+        process_device("cuda:1", 0, 2)
+    if not CUDA:
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            process_device("cuda", 1, 2)

@@ -167,7 +167,8 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     progress : bool
         Show a tqdm bar with every loss term.
     callback : callable, optional
-        ``callback(step, row)`` after each step (``row``: the log row, a dict), e.g. to watch a run.
+        ``callback(step, row)`` after each step (``row``: the log row, a dict), e.g. to watch a run; under torchrun
+        on rank 0 only.
     validators : sequence of callable
         With a validation split, ``factory(val_dataset)`` for each, returning a validator (a callable ``v(model) ->
         dict`` of scores with a ``higher_is_better`` dict, :mod:`unrolled.training.validation`) whose scores join the
@@ -185,18 +186,24 @@ def train(config: TrainConfig, *, resume=None, progress: bool = True, callback=N
     FloatingPointError
         The loss became NaN or infinite (the step is named; the last checkpoint is intact).
     """
-    from ..distributed import process_group
+    from ..device import process_device
+    from ..distributed import from_env, process_group
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    with process_group("nccl" if config.device.startswith("cuda") else "gloo") as dist:
-        return _train(config, dist, resume=resume, progress=progress, callback=callback, validators=validators)
+    here = from_env()
+    # the device first: a missing GPU is an error before any process group or file
+    device = process_device(config.device, here.local_rank, here.local_world)
+    with process_group("nccl" if device.type == "cuda" else "gloo") as dist:
+        return _train(config, dist, device, resume=resume, progress=progress, callback=callback,
+                      validators=validators)
 
 
-def _train(config: TrainConfig, dist, *, resume, progress: bool, callback, validators: tuple) -> TrainSummary:
+def _train(config: TrainConfig, dist, device, *, resume, progress: bool, callback,
+           validators: tuple) -> TrainSummary:
     from tqdm.auto import tqdm
 
-    from ..device import autocast, fast_allowed, resolve_device
+    from ..device import autocast, fast_allowed
     from ..distributed import shard, threads_per_process
     from .feature_cache import SourceTargetCache
     from .losses import FusionLoss
@@ -218,8 +225,6 @@ def _train(config: TrainConfig, dist, *, resume, progress: bool, callback, valid
     sampler = CropSampler(dataset, crop=config.crop, batch=config.batch, seed=config.seed, sampling=config.sampling)
     if ckpt is not None:
         _check_resumable(ckpt, config, dataset.names(), val_set.names())
-    # under torchrun, "cuda" is each process's own GPU of this machine
-    device = resolve_device(f"cuda:{dist.local_rank}" if dist.active and config.device == "cuda" else config.device)
     if config.batch < dist.world:
         raise ValueError(f"batch = {config.batch} is the global batch, shared among the {dist.world} processes: it "
                          f"must be at least {dist.world}")
@@ -237,7 +242,9 @@ def _train(config: TrainConfig, dist, *, resume, progress: bool, callback, valid
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         loss_fn = FusionLoss(_vgg(config), **asdict(config.loss)).to(device)
         # the feature cache: the sources' VGG targets per sample, for batches with keys ("resize")
-        cache = SourceTargetCache(loss_fn, config.feature_cache_mb) if config.feature_cache_mb else None
+        # each process of a machine keeps its own cache: the budget is shared among them
+        cache = (SourceTargetCache(loss_fn, config.feature_cache_mb / dist.local_world) if config.feature_cache_mb
+                 else None)
         off = fast_allowed(device, config.precision)
         forward, fast, fast_reason = (_forward(model, config.fast) if off is None or not config.fast
                                       else (_eager_forward, False, off))
