@@ -1,0 +1,227 @@
+"""Fusing two videos frame by frame with LRRNet, with an output scaling that does not flicker: :func:`fuse_video`.
+
+Frames are paired by index: frame k of the infrared clip with frame k of the visible clip. The two clips must have
+the same number of frames and the same size; a clip without a video stream, or clips that differ, are errors that
+name the files. Each frame is read as grey (the visible frame's luminance), and the output is a grey clip at the
+visible clip's frame rate, written to a temporary file beside ``out`` and renamed at the end. An error or an
+interrupt leaves no partial file, and a file already at ``out`` is kept until the new one is complete.
+
+**Scaling.** The authors' convention, and ``llrr fuse`` for a single image, stretch each input and the network's
+output by their own minimum and maximum. In a video that makes the brightness jump whenever a hot object enters or
+leaves the frame: the other pixels of that input are squeezed into a smaller part of [0, 1], and the output's range
+changes too. ``scaling`` chooses the ranges of the two inputs and of the output alike:
+
+* ``"frame"``: each frame's own (each fused frame equals ``llrr fuse`` of its pair);
+* ``"running"`` (default): the min and max follow exponential moving averages, ``m_k = momentum m_{k-1} + (1 -
+  momentum) min(x_k)`` (the same for the max), starting at the first frame's;
+* ``"fixed"``: the first frame's for the whole clip.
+
+Values outside a range are clipped. :func:`flicker` measures the result: the mean absolute change of the mean
+brightness from one frame to the next. The written frames' flicker is in the report.
+
+**Codecs.** ``.mp4`` / ``.mov`` are written with H.264 (libx264, yuv420p: even width and height, visually lossless
+at ``crf`` 18). ``.mkv`` and ``.avi`` are written with FFV1, which is lossless and stores grey frames exactly. Needs
+PyAV (``pip install 'llrr[video]'``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import zip_longest
+from pathlib import Path
+
+import numpy as np
+
+from solvers._files import atomic_path
+
+__all__ = ["SCALINGS", "VideoReport", "fuse_video", "flicker", "read_frames"]
+
+SCALINGS = ("running", "fixed", "frame")
+_CODECS = {".mp4": ("libx264", "yuv420p"), ".mov": ("libx264", "yuv420p"), ".mkv": ("ffv1", "gray"),
+           ".avi": ("ffv1", "gray")}
+_EPS = 1e-5  # the min-max epsilon of the authors' convention (unrolled.inference.MINMAX_EPS)
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """What :func:`fuse_video` wrote: ``path``, ``frames``, ``size`` (height, width), ``fps``, ``scaling``, the written
+    clip's ``flicker`` (grey levels) and ``seconds`` spent."""
+
+    path: Path
+    frames: int
+    size: tuple[int, int]
+    fps: float
+    scaling: str
+    flicker: float
+    seconds: float
+
+
+def flicker(frames) -> float:
+    """Mean absolute frame-to-frame change of the mean brightness of ``frames`` (arrays, or their means), in the
+    frames' own units (grey levels for uint8); 0 for fewer than two frames.
+
+    >>> flicker([np.full((2, 2), 10), np.full((2, 2), 14), np.full((2, 2), 12)])
+    3.0
+    """
+    means = np.array([float(np.mean(f)) for f in frames])
+    return float(np.abs(np.diff(means)).mean()) if len(means) > 1 else 0.0
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise ImportError("video fusion needs PyAV: pip install 'llrr[video]'") from None
+    return av
+
+
+def _open(path, what: str):
+    av = _av()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} video not found: {path}")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise ValueError(f"{what} video {path} cannot be read: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise ValueError(f"{what} video {path} has no video stream")
+    return container, container.streams.video[0]
+
+
+def read_frames(path, what: str = "video"):
+    """The frames of the first video stream of ``path`` as grey uint8 arrays (H, W), one at a time."""
+    container, stream = _open(path, what)
+    try:
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="gray")
+    finally:
+        container.close()
+
+
+def _count(frames) -> int:
+    return sum(1 for _ in frames)
+
+
+class _Scaler:
+    """Min-max scaling to [0, 1] with the range of this frame ("frame"), a running average of the ranges
+    ("running") or the first frame's ("fixed"); values outside the range are clipped."""
+
+    def __init__(self, scaling: str, momentum: float):
+        self.scaling, self.momentum = scaling, momentum
+        self.lo = self.hi = None
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        lo, hi = float(y.min()), float(y.max())
+        if self.scaling == "frame" or self.lo is None:
+            self.lo, self.hi = lo, hi
+        elif self.scaling == "running":
+            m = self.momentum
+            self.lo, self.hi = m * self.lo + (1 - m) * lo, m * self.hi + (1 - m) * hi
+        out = (y - self.lo) / (self.hi - self.lo + _EPS)
+        return out if self.scaling == "frame" else np.clip(out, 0.0, 1.0)
+
+
+def fuse_video(ir_video, vi_video, out, *, weights="default", scaling: str = "running", momentum: float = 0.9,
+               device=None, precision: str = "float32", crf: int = 18, progress: bool = True) -> VideoReport:
+    """Fuse two clips frame by frame into ``out`` (module docstring).
+
+    Parameters
+    ----------
+    ir_video, vi_video : path
+        The infrared and visible clips (any container and codec FFmpeg reads).
+    out : path
+        The fused clip: ``.mp4``/``.mov`` (H.264) or ``.mkv``/``.avi`` (FFV1, lossless).
+    weights : str or path
+        LRRNet weights (a registry name or a checkpoint path).
+    scaling : {"running", "fixed", "frame"}
+        How each raw output is brought to [0, 255] (module docstring).
+    momentum : float in [0, 1)
+        The running scaling's memory (0.9: about ten frames).
+    device, precision
+        As for :func:`llrr.fuse` (``"cuda"``, ``"bfloat16"``).
+    crf : int
+        H.264 quality (0-51, lower is better; ignored for FFV1).
+    progress : bool
+        A tqdm bar over the frames.
+
+    Raises
+    ------
+    ValueError
+        Unknown scaling or suffix, a clip without a video stream, clips of different sizes or frame counts, odd
+        sizes for H.264 (named, with the fix); nothing is written.
+    """
+    from tqdm.auto import tqdm
+
+    from unrolled.inference import raw_output
+    from unrolled.weights import cached_model
+
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    out = Path(out)
+    if out.suffix.lower() not in _CODECS:
+        raise ValueError(f"{out}: the output must end in one of {sorted(_CODECS)} (H.264 or lossless FFV1)")
+    codec, pix_fmt = _CODECS[out.suffix.lower()]
+    av = _av()
+    model = cached_model(weights)
+    ir_c, ir_s = _open(ir_video, "infrared")
+    vi_c, vi_s = _open(vi_video, "visible")
+    try:
+        sizes = {(s.codec_context.height, s.codec_context.width) for s in (ir_s, vi_s)}
+        if len(sizes) > 1:
+            raise ValueError(f"{ir_video} is {ir_s.codec_context.width}x{ir_s.codec_context.height} and {vi_video} "
+                             f"is {vi_s.codec_context.width}x{vi_s.codec_context.height}: the clips must have one size")
+        (h, w), = sizes
+        if pix_fmt == "yuv420p" and (h % 2 or w % 2):
+            raise ValueError(f"H.264 ({out.suffix}) needs an even width and height, the clips are {w}x{h}: write "
+                             ".mkv (lossless FFV1) instead")
+        if ir_s.frames and vi_s.frames and ir_s.frames != vi_s.frames:
+            raise ValueError(f"{ir_video} has {ir_s.frames} frames and {vi_video} has {vi_s.frames}: frames are "
+                             "paired by index, so the counts must be equal")
+        fps = vi_s.average_rate or ir_s.average_rate or 25
+        # one scaler per input and one for the output: a per-frame input scaling would make the network's output
+        # jump whenever a frame's range changes (a hot object entering), whatever the output scaling did
+        scale_ir, scale_vi, scale_out = (_Scaler(scaling, float(momentum)) for _ in range(3))
+        means, t0 = [], time.perf_counter()
+        total = vi_s.frames or ir_s.frames or None
+        with atomic_path(out) as tmp:
+            sink = av.open(str(tmp), "w")
+            try:
+                stream = sink.add_stream(codec, rate=fps)
+                stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+                if codec == "libx264":
+                    stream.options = {"crf": str(int(crf))}
+                ir_frames, vi_frames = ir_c.decode(ir_s), vi_c.decode(vi_s)
+                frames = zip_longest(ir_frames, vi_frames)
+                for k, (fi, fv) in enumerate(tqdm(frames, total=total, desc="fusing video", unit="frame",
+                                                  disable=not progress)):
+                    if fi is None or fv is None:
+                        n_ir = k + (fi is not None) + _count(ir_frames)
+                        n_vi = k + (fv is not None) + _count(vi_frames)
+                        raise ValueError(f"{ir_video} has {n_ir} frames and {vi_video} has {n_vi}: frames are "
+                                         "paired by index, so the counts must be equal")
+                    a, b = fi.to_ndarray(format="gray"), fv.to_ndarray(format="gray")
+                    if a.shape != b.shape:
+                        raise ValueError(f"frame {k}: {ir_video} gives {a.shape[1]}x{a.shape[0]}, {vi_video} gives "
+                                         f"{b.shape[1]}x{b.shape[0]}")
+                    y = raw_output(model, scale_ir(a / 255.0), scale_vi(b / 255.0), scale_inputs=False,
+                                   device=device, precision=precision)
+                    fused = np.round(np.clip(scale_out(y), 0.0, 1.0) * 255.0).astype(np.uint8)
+                    means.append(float(fused.mean()))
+                    frame = av.VideoFrame.from_ndarray(fused, format="gray")
+                    for packet in stream.encode(frame.reformat(format=pix_fmt) if pix_fmt != "gray" else frame):
+                        sink.mux(packet)
+                for packet in stream.encode():
+                    sink.mux(packet)
+            finally:
+                sink.close()
+            if not means:
+                raise ValueError(f"{ir_video} and {vi_video} hold no frames")
+    finally:
+        ir_c.close()
+        vi_c.close()
+    return VideoReport(out, len(means), (h, w), float(fps), scaling, flicker(means), time.perf_counter() - t0)
