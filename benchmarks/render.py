@@ -136,7 +136,7 @@ def render(data: dict, sgemm_square: float) -> str:
             lines.append(f"| {info['solver']} | {k} | {reached} | {seconds(r):.3f}{bound} | "
                          f"{seconds(r) / fastest:.1f}x |")
     lines += (_lrrnet_section(b, sgemm_square) + _load_section(b) + _train_section(b) + _metrics_section(b)
-              + _iterative_section(b) + _profiles_section(b))
+              + _iterative_section(b) + _profiles_section(b) + _engines_section(b))
     from . import ab
 
     ab_lines = ab.section(ab.load())
@@ -390,4 +390,34 @@ def _profiles_section(b: dict) -> list[str]:
                   "| method | time (s) | ratio to lrrnet |", "|---|---|---|"]
         for m, rec in fus.items():
             lines.append(f"| {m} | {rec['stats']['median']:.2f} | {rec['stats']['median'] / base:.1f}x |")
+    return lines
+
+
+def _engines_section(b: dict) -> list[str]:
+    rows = [b[k] for k in ("test_engines[640x480]", "test_engines[1920x1080]") if k in b]
+    if not rows:
+        return []
+    lines = ["", "## Inference engines side by side (issue 18)", "",
+             "The exported graph's function (inputs min-max scaled, LRRNet with the shipped default weights, output "
+             "min-max scaled) on one random pair, each engine in a fresh process of the same run: median of the "
+             "repeats after a first call (reported apart: it includes torch.compile's and OpenVINO's compilation), "
+             "outputs within one grey level of the fast path's (`benchmarks/test_bench_engines.py`; "
+             f"m{_measured(rows)[1:]}). "
+             "GFLOP/s counts 2 x 46,116 multiply-adds per pixel; \"of sgemm\" divides it by the run's sgemm. Goal: "
+             "the fast path at least 3x faster than the best other engine at both sizes.", ""]
+    for r in rows:
+        info, sgemm = r["extra_info"], _sgemm(r)
+        timed = [e for e in info["engines"] if "median" in e]
+        fast = timed[0]["median"]
+        best_other = min(e["median"] for e in timed[1:]) if len(timed) > 1 else float("nan")
+        head = "| engine | time (s) | first call (s) | x fast path | GFLOP/s | of sgemm | max grey diff |"
+        lines += [f"**{info['size']}**", "", head, "|---|---|---|---|---|---|---|"]
+        for e in info["engines"]:
+            if "median" not in e:
+                lines.append(f"| {e['engine']} | - | - | - | - | - | - |")
+                continue
+            lines.append(f"| {e['engine']} | {e['median']:.3f} | {e['first']:.2f} | {e['median'] / fast:.1f}x | "
+                         f"{e['gflops']:.1f} | {100 * e['gflops'] / sgemm:.0f} % | {e['max_grey_diff']} |")
+        met = _ok(best_other >= 3 * fast)
+        lines += ["", f"Best other engine / fast path: {best_other / fast:.1f}x; goal (>= 3x) {met}.", ""]
     return lines
