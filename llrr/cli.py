@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers._extras import MissingExtra
+
 __all__ = ["main"]
 
 
@@ -245,7 +247,7 @@ def main(argv=None) -> int:
         signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
         print(f"llrr {args.command}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + int(signum)
-    except (ValueError, TypeError, OSError, ImportError) as exc:  # ImportError: an optional extra missing
+    except (ValueError, TypeError, OSError, MissingExtra) as exc:  # MissingExtra: an optional extra not installed
         from .io import one_line
 
         print(f"llrr {args.command}: error: {one_line(exc)}", file=sys.stderr)

@@ -60,6 +60,8 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
         raise ValueError("give either IR VI -o OUT (one pair), --ir-dir A --vi-dir B --out-dir C (folders) or "
                          "--ir-video A --vi-video B -o OUT (two clips)")
     if video:
+        if int(os.environ.get("RANK", "0") or "0") > 0:  # under torchrun one process fuses the clips
+            return 0
         return _fuse_video(args)
     if single:
         if args.ir is None or args.vi is None or args.out is None:
@@ -181,8 +183,8 @@ def add_fuse_commands(sub) -> None:
                    "H.264 or .mkv lossless)")
     f.add_argument("--vi-video", help="visible clip, same size and frame count")
     f.add_argument("--scaling", choices=["running", "fixed", "frame"], default="running",
-                   help="video: output brightness scaling, a running min/max (default), the first frame's, or each "
-                        "frame's own (flickers)")
+                   help="video: how the inputs and the output are brought to their range: a running min/max "
+                        "(default), the first frame's, or each frame's own (flickers)")
     f.add_argument("--skip-existing", action="store_true",
                    help="folder mode: leave pairs whose NAME.png exists (continue an interrupted run)")
     f.add_argument("--method", help="fusion method (see `llrr methods`; default: the library default)")

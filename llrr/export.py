@@ -5,7 +5,7 @@ images on any scale, min-max scaled inside; output ``fused`` on [0, 1]; H, W and
 Runtime on the bundled demo pair at two sizes and compares ``round(255 * fused)`` with the 8-bit image ``llrr.fuse``
 gives for the same weights: at most one grey level apart, or the export fails and no file is left. A sidecar
 ``<file>.json`` records the weights and their sha256, the ONNX file's sha256, the opset, the input convention and the
-check. Needs ``pip install 'llrr[deploy]'`` (onnx, onnxruntime).
+check. Needs the deploy extra (onnx, onnxruntime): ``pip install '.[deploy]'`` in the llrr checkout.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers._extras import MissingExtra
 from solvers._files import atomic_path, atomic_write_text, sha256_file
 
 __all__ = ["ExportReport", "export", "CHECK_SIZES", "run_onnx"]
@@ -69,7 +70,8 @@ def export(weights="default", out="lrrnet.onnx", *, opset: int | None = None) ->
     try:
         import onnxruntime  # noqa: F401 (checked before any work)
     except ImportError:
-        raise ImportError("llrr export checks the graph with ONNX Runtime: pip install 'llrr[deploy]'") from None
+        raise MissingExtra("llrr export checks the graph with ONNX Runtime: pip install '.[deploy]' in the llrr "
+                           "checkout (the deploy extra)") from None
     source = resolve_weights(weights)  # an unknown name or a missing file is an error before anything is written
     model = cached_model(weights)
     out = Path(out)
@@ -86,6 +88,8 @@ def export(weights="default", out="lrrnet.onnx", *, opset: int | None = None) ->
         if bad:
             raise ValueError(f"the exported graph differs from llrr.fuse by more than {_TOLERANCE} grey level at "
                              f"{bad} (grey levels); nothing was written to {out}")
+        # the old sidecar goes before the new file arrives: never a sidecar that describes another file
+        out.with_name(out.name + ".json").unlink(missing_ok=True)
     report = ExportReport(out, out.with_name(out.name + ".json"), str(weights), sha256_file(source),
                           sha256_file(out), opset, diffs)
     import onnx

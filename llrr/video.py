@@ -2,8 +2,10 @@
 
 Frames are paired by index: frame k of the infrared clip with frame k of the visible clip. The two clips must have
 the same number of frames and the same size; a clip without a video stream, or clips that differ, are errors that
-name the files. Each frame is read as grey (the visible frame's luminance), and the output is a grey clip at the
-visible clip's frame rate, written to a temporary file beside ``out`` and renamed at the end. An error or an
+name the files (different frame counts are found when the shorter clip ends). Each frame is read as grey (the
+visible frame's luminance; 16 bits where the stream has more than 8 bits per sample, e.g. raw thermal counts), and
+the output is an 8-bit grey clip at the visible clip's frame rate, without audio, written to a temporary file beside
+``out`` and renamed at the end. An error or an
 interrupt leaves no partial file, and a file already at ``out`` is kept until the new one is complete.
 
 **Scaling.** The authors' convention, and ``llrr fuse`` for a single image, stretch each input and the network's
@@ -16,12 +18,14 @@ changes too. ``scaling`` chooses the ranges of the two inputs and of the output 
   momentum) min(x_k)`` (the same for the max), starting at the first frame's;
 * ``"fixed"``: the first frame's for the whole clip.
 
-Values outside a range are clipped. :func:`flicker` measures the result: the mean absolute change of the mean
-brightness from one frame to the next. The written frames' flicker is in the report.
+Values outside a range are clipped. A frame without contrast (a black start, a flat calibration frame) is
+stretched by its own range and does not enter the running or fixed ranges; ``"fixed"`` takes the first frame with
+contrast. :func:`flicker` measures the result: the mean absolute change of the mean brightness from one frame to
+the next. The report gives the flicker of the frames as they go to the encoder (before H.264's rounding).
 
 **Codecs.** ``.mp4`` / ``.mov`` are written with H.264 (libx264, yuv420p: even width and height, visually lossless
 at ``crf`` 18). ``.mkv`` and ``.avi`` are written with FFV1, which is lossless and stores grey frames exactly. Needs
-PyAV (``pip install 'llrr[video]'``).
+PyAV (``pip install '.[video]'`` in the llrr checkout).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers._extras import MissingExtra
 from solvers._files import atomic_path
 
 __all__ = ["SCALINGS", "VideoReport", "fuse_video", "flicker", "read_frames"]
@@ -72,7 +77,8 @@ def _av():
     try:
         import av
     except ImportError:
-        raise ImportError("video fusion needs PyAV: pip install 'llrr[video]'") from None
+        raise MissingExtra("video fusion needs PyAV: pip install '.[video]' in the llrr checkout (the video extra)") \
+            from None
     return av
 
 
@@ -91,12 +97,21 @@ def _open(path, what: str):
     return container, container.streams.video[0]
 
 
+def _grey_format(stream) -> tuple[str, float]:
+    """The grey format to decode ``stream`` to and its full scale: 16 bits where its samples have more than 8."""
+    fmt = stream.codec_context.format
+    bits = max((c.bits for c in fmt.components), default=8) if fmt is not None else 8
+    return ("gray16le", 65535.0) if bits > 8 else ("gray", 255.0)
+
+
 def read_frames(path, what: str = "video"):
-    """The frames of the first video stream of ``path`` as grey uint8 arrays (H, W), one at a time."""
+    """The frames of the first video stream of ``path`` as grey arrays (H, W), one at a time: uint8, or uint16 for a
+    stream of more than 8 bits per sample (raw thermal counts)."""
     container, stream = _open(path, what)
+    fmt, _ = _grey_format(stream)
     try:
         for frame in container.decode(stream):
-            yield frame.to_ndarray(format="gray")
+            yield frame.to_ndarray(format=fmt)
     finally:
         container.close()
 
@@ -107,21 +122,26 @@ def _count(frames) -> int:
 
 class _Scaler:
     """Min-max scaling to [0, 1] with the range of this frame ("frame"), a running average of the ranges
-    ("running") or the first frame's ("fixed"); values outside the range are clipped."""
+    ("running") or the first frame's ("fixed"); values outside the range are clipped.
 
-    def __init__(self, scaling: str, momentum: float):
-        self.scaling, self.momentum = scaling, momentum
+    A frame without contrast (range below ``flat``: a black start, a flat calibration frame) is scaled by its own
+    range and leaves the state alone, so that it cannot fix or drag the range of the frames that follow."""
+
+    def __init__(self, scaling: str, momentum: float, flat: float):
+        self.scaling, self.momentum, self.flat = scaling, momentum, flat
         self.lo = self.hi = None
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
         lo, hi = float(y.min()), float(y.max())
-        if self.scaling == "frame" or self.lo is None:
+        if self.scaling == "frame" or hi - lo < self.flat:
+            out = (y - lo) / (hi - lo + _EPS)
+            return out if self.scaling == "frame" else np.clip(out, 0.0, 1.0)
+        if self.lo is None:
             self.lo, self.hi = lo, hi
         elif self.scaling == "running":
             m = self.momentum
             self.lo, self.hi = m * self.lo + (1 - m) * lo, m * self.hi + (1 - m) * hi
-        out = (y - self.lo) / (self.hi - self.lo + _EPS)
-        return out if self.scaling == "frame" else np.clip(out, 0.0, 1.0)
+        return np.clip((y - self.lo) / (self.hi - self.lo + _EPS), 0.0, 1.0)
 
 
 def fuse_video(ir_video, vi_video, out, *, weights="default", scaling: str = "running", momentum: float = 0.9,
@@ -169,7 +189,11 @@ def fuse_video(ir_video, vi_video, out, *, weights="default", scaling: str = "ru
     av = _av()
     model = cached_model(weights)
     ir_c, ir_s = _open(ir_video, "infrared")
-    vi_c, vi_s = _open(vi_video, "visible")
+    try:
+        vi_c, vi_s = _open(vi_video, "visible")
+    except BaseException:
+        ir_c.close()
+        raise
     try:
         sizes = {(s.codec_context.height, s.codec_context.width) for s in (ir_s, vi_s)}
         if len(sizes) > 1:
@@ -179,13 +203,14 @@ def fuse_video(ir_video, vi_video, out, *, weights="default", scaling: str = "ru
         if pix_fmt == "yuv420p" and (h % 2 or w % 2):
             raise ValueError(f"H.264 ({out.suffix}) needs an even width and height, the clips are {w}x{h}: write "
                              ".mkv (lossless FFV1) instead")
-        if ir_s.frames and vi_s.frames and ir_s.frames != vi_s.frames:
-            raise ValueError(f"{ir_video} has {ir_s.frames} frames and {vi_video} has {vi_s.frames}: frames are "
-                             "paired by index, so the counts must be equal")
+        # the containers' frame counts only size the progress bar: an edited mp4 may count more packets than frames,
+        # so different counts are found by decoding (the shorter clip's end), and nothing is written then
+        ir_fmt, vi_fmt = _grey_format(ir_s), _grey_format(vi_s)
         fps = vi_s.average_rate or ir_s.average_rate or 25
         # one scaler per input and one for the output: a per-frame input scaling would make the network's output
         # jump whenever a frame's range changes (a hot object entering), whatever the output scaling did
-        scale_ir, scale_vi, scale_out = (_Scaler(scaling, float(momentum)) for _ in range(3))
+        scale_ir, scale_vi = (_Scaler(scaling, float(momentum), 1.0 / 255) for _ in range(2))
+        scale_out = _Scaler(scaling, float(momentum), 1e-6)
         means, t0 = [], time.perf_counter()
         total = vi_s.frames or ir_s.frames or None
         with atomic_path(out) as tmp:
@@ -204,11 +229,11 @@ def fuse_video(ir_video, vi_video, out, *, weights="default", scaling: str = "ru
                         n_vi = k + (fv is not None) + _count(vi_frames)
                         raise ValueError(f"{ir_video} has {n_ir} frames and {vi_video} has {n_vi}: frames are "
                                          "paired by index, so the counts must be equal")
-                    a, b = fi.to_ndarray(format="gray"), fv.to_ndarray(format="gray")
+                    a, b = fi.to_ndarray(format=ir_fmt[0]), fv.to_ndarray(format=vi_fmt[0])
                     if a.shape != b.shape:
                         raise ValueError(f"frame {k}: {ir_video} gives {a.shape[1]}x{a.shape[0]}, {vi_video} gives "
                                          f"{b.shape[1]}x{b.shape[0]}")
-                    y = raw_output(model, scale_ir(a / 255.0), scale_vi(b / 255.0), scale_inputs=False,
+                    y = raw_output(model, scale_ir(a / ir_fmt[1]), scale_vi(b / vi_fmt[1]), scale_inputs=False,
                                    device=device, precision=precision)
                     fused = np.round(np.clip(scale_out(y), 0.0, 1.0) * 255.0).astype(np.uint8)
                     means.append(float(fused.mean()))

@@ -14,17 +14,21 @@ writes for an 8-bit pair, to within one grey level. That tolerance is checked af
 ``llrr.export``, ``llrr export``.
 
 It uses torch's TorchScript-based exporter (``dynamo=False``), which handles every operator of LRRNet and needs no
-extra package; ``onnx`` (checking) and ``onnxruntime`` (running) come with ``pip install llrr[deploy]``.
+extra package; ``onnx`` (checking) and ``onnxruntime`` (running) come with the deploy extra (``pip install
+'.[deploy]'`` in the llrr checkout). The graph does not check the size: below the receptive field its output is
+meaningless, and llrr refuses such images.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from solvers._extras import MissingExtra
 from solvers._files import atomic_path
 
 from .inference import MINMAX_EPS
@@ -73,8 +77,9 @@ def export_onnx(net: LRRNet, path, *, opset: int = DEFAULT_OPSET) -> Path:
     try:
         import onnx
     except ImportError:
-        raise ImportError("exporting to ONNX needs the onnx package: pip install 'llrr[deploy]'") from None
-    graph = FusionGraph(net).to(torch.float32).eval()
+        raise MissingExtra("exporting to ONNX needs the onnx package: pip install '.[deploy]' in the llrr checkout "
+                           "(the deploy extra)") from None
+    graph = FusionGraph(copy.deepcopy(net)).to(torch.float32).eval()  # the caller's (maybe shared) model untouched
     side = 2 * net.config.receptive_radius + 9
     example = torch.rand(1, net.config.channels, side, side + 4, generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}

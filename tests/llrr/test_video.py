@@ -102,3 +102,53 @@ def test_bad_clips_are_named_and_nothing_is_written(clips, tmp_path, capsys):
     odd_ir = _write(tmp_path / "odd_ir.mkv", [a[:63, :127] for a in irs])
     with pytest.raises(ValueError, match="H.264 .* needs an even width and height"):
         fuse_video(odd_ir, odd, tmp_path / "x.mp4")
+
+
+def test_a_black_first_frame_does_not_fix_the_range_of_the_others(tmp_path):
+    ir, vi = (read_image(p)[60 : 60 + H, 100 : 100 + W] for p in demo_pair())
+    black = np.zeros((H, W), np.uint8)
+    ir_clip = _write(tmp_path / "ir.mkv", [black] + [ir] * 5)
+    vi_clip = _write(tmp_path / "vi.mkv", [black] + [vi] * 5)
+    want = llrr.fuse(ir, vi).astype(int)
+    for scaling in ("fixed", "running"):
+        report = fuse_video(ir_clip, vi_clip, tmp_path / f"{scaling}.mkv", scaling=scaling, progress=False)
+        frames = list(read_frames(report.path))
+        assert len(frames) == 6 and frames[0].max() == 0  # the flat frame stays flat
+        for f in frames[1:]:  # the static scene after it, scaled by its own range (not the black frame's)
+            assert np.abs(f.astype(int) - want).max() <= 1
+
+
+def test_a_16_bit_infrared_clip_keeps_its_levels(tmp_path):
+    """Raw thermal counts in a narrow band of 16 bits: read as 16 bits, not cut to 8 (which would leave 2 levels)."""
+    ir8, vi = (read_image(p)[60 : 60 + H, 100 : 100 + W] for p in demo_pair())
+    counts = (7000 + 2 * ir8.astype(np.uint16)).astype(np.uint16)  # 7000 .. 7510
+    path = tmp_path / "ir16.mkv"
+    with av.open(str(path), "w") as sink:
+        stream = sink.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = W, H, "gray16le"
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(counts, format="gray16le")):
+                sink.mux(packet)
+        for packet in stream.encode():
+            sink.mux(packet)
+    got = list(read_frames(path))
+    assert got[0].dtype == np.uint16 and np.array_equal(got[0], counts)
+    report = fuse_video(path, _write(tmp_path / "vi.mkv", [vi] * 3), tmp_path / "f.mkv", scaling="frame",
+                        progress=False)
+    fused = next(read_frames(report.path)).astype(int)
+    assert np.abs(fused - llrr.fuse(counts, vi).astype(int)).max() <= 1
+
+
+def test_a_file_without_a_video_stream_is_named(tmp_path, clips):
+    audio = tmp_path / "sound.mka"
+    with av.open(str(audio), "w") as sink:
+        stream = sink.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            sink.mux(packet)
+        for packet in stream.encode():
+            sink.mux(packet)
+    with pytest.raises(ValueError, match="sound.mka has no video stream"):
+        fuse_video(clips[0], audio, tmp_path / "out.mkv", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sound.mka"]
