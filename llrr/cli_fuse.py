@@ -34,11 +34,12 @@ def _fuse_video(args: argparse.Namespace) -> int:
         raise ValueError("two clips need --ir-video, --vi-video and -o OUT")
     if args.method not in (None, "lrrnet"):
         raise ValueError(f"video fusion runs LRRNet (method lrrnet); --method {args.method} is not supported there")
-    if args.tile is not None or args.colour is not None or args.compare is not None:
-        raise ValueError("--tile, --colour and --compare do not apply to video fusion")
+    if args.tile is not None or args.colour is not None or args.compare is not None or args.skip_existing:
+        raise ValueError("--tile, --colour, --compare and --skip-existing do not apply to video fusion")
     options = {k: v for k, v in (("weights", args.weights), ("device", args.device),
                                  ("precision", args.precision)) if v is not None}
-    report = fuse_video(args.ir_video, args.vi_video, args.out, scaling=args.scaling, progress=not args.quiet,
+    report = fuse_video(args.ir_video, args.vi_video, args.out, scaling=args.scaling or "running",
+                        progress=not args.quiet,
                         **options)
     h, w = report.size
     print(f"fused {report.frames} frame(s) of {w}x{h} at {report.fps:.3g} fps into {Path(report.path).resolve()} "
@@ -63,6 +64,8 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
         if int(os.environ.get("RANK", "0") or "0") > 0:  # under torchrun one process fuses the clips
             return 0
         return _fuse_video(args)
+    if args.scaling is not None:
+        raise ValueError("--scaling applies to video fusion (--ir-video, --vi-video)")
     if single:
         if args.ir is None or args.vi is None or args.out is None:
             raise ValueError("one pair needs IR, VI and -o OUT")
@@ -182,7 +185,7 @@ def add_fuse_commands(sub) -> None:
     f.add_argument("--ir-video", help="infrared clip (frames paired by index with --vi-video; output -o OUT: .mp4 "
                    "H.264 or .mkv lossless)")
     f.add_argument("--vi-video", help="visible clip, same size and frame count")
-    f.add_argument("--scaling", choices=["running", "fixed", "frame"], default="running",
+    f.add_argument("--scaling", choices=["running", "fixed", "frame"],
                    help="video: how the inputs and the output are brought to their range: a running min/max "
                         "(default), the first frame's, or each frame's own (flickers)")
     f.add_argument("--skip-existing", action="store_true",

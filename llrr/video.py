@@ -31,6 +31,7 @@ PyAV (``pip install '.[video]'`` in the llrr checkout).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
@@ -206,7 +207,11 @@ def fuse_video(ir_video, vi_video, out, *, weights="default", scaling: str = "ru
         # the containers' frame counts only size the progress bar: an edited mp4 may count more packets than frames,
         # so different counts are found by decoding (the shorter clip's end), and nothing is written then
         ir_fmt, vi_fmt = _grey_format(ir_s), _grey_format(vi_s)
-        fps = vi_s.average_rate or ir_s.average_rate or 25
+        fps = vi_s.average_rate or vi_s.guessed_rate or ir_s.average_rate or ir_s.guessed_rate or 25
+        if ir_s.average_rate and vi_s.average_rate and ir_s.average_rate != vi_s.average_rate:
+            warnings.warn(f"{ir_video} runs at {float(ir_s.average_rate):.4g} fps and {vi_video} at "
+                          f"{float(vi_s.average_rate):.4g} fps: frames are paired by index and written at the "
+                          "visible clip's rate", stacklevel=2)
         # one scaler per input and one for the output: a per-frame input scaling would make the network's output
         # jump whenever a frame's range changes (a hot object entering), whatever the output scaling did
         scale_ir, scale_vi = (_Scaler(scaling, float(momentum), 1.0 / 255) for _ in range(2))

@@ -152,3 +152,11 @@ def test_a_file_without_a_video_stream_is_named(tmp_path, clips):
     with pytest.raises(ValueError, match="sound.mka has no video stream"):
         fuse_video(clips[0], audio, tmp_path / "out.mkv", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sound.mka"]
+
+
+def test_clips_at_different_rates_are_paired_by_index_with_a_warning(tmp_path):
+    irs, vis = _scene(4)
+    ir_clip, vi_clip = _write(tmp_path / "ir.mkv", irs, fps=30), _write(tmp_path / "vi.mkv", vis, fps=25)
+    with pytest.warns(UserWarning, match="runs at 30 fps and .*vi.mkv at 25 fps"):
+        report = fuse_video(ir_clip, vi_clip, tmp_path / "f.mkv", progress=False)
+    assert report.frames == 4 and report.fps == 25
