@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers._cpus import part_bounds
 from solvers._files import IMAGE_SUFFIXES, images_by_stem
 
 from .fuse import fuse
@@ -110,7 +111,7 @@ def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=
     ``report`` (optional) is filled in as pairs complete and returned.
 
     ``part=(k, n)`` fuses only part k of n of the pairs sorted by name (contiguous parts whose sizes differ by at most
-    one, :func:`unrolled.distributed.shard`): the share of process k of n (``llrr fuse`` under torchrun). The report
+    one, :func:`solvers._cpus.part_bounds`): the share of process k of n (``llrr fuse`` under torchrun). The report
     then counts that part (``total``), and the unpaired images only in part 0, so that the parts' reports add up.
     """
     from tqdm.auto import tqdm
@@ -124,7 +125,7 @@ def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=
         k, n = part
         if isinstance(n, bool) or not isinstance(n, int) or n < 1 or not isinstance(k, int) or not 0 <= k < n:
             raise ValueError(f"part must be (k, n) with 0 <= k < n, got {part!r}")
-        start, stop = _shard(len(pairs), k, n)
+        start, stop = part_bounds(len(pairs), k, n)
         pairs = pairs[start:stop]
         if k:
             report_missing = {}
@@ -150,14 +151,6 @@ def fuse_folders(ir_dir, vi_dir, out_dir, *, method: str | None = None, compare=
     if compare is not None and shown:
         plot_compare(shown, compare)
     return report
-
-
-def _shard(count: int, k: int, n: int) -> tuple[int, int]:
-    """``[start, stop)`` of part k of n contiguous parts of ``count`` items (sizes differing by at most one; the same
-    rule as :func:`unrolled.distributed.shard`, without importing torch)."""
-    base, extra = divmod(count, n)
-    start = k * base + min(k, extra)
-    return start, start + base + (k < extra)
 
 
 def merge_reports(reports) -> BatchReport:

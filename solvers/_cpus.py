@@ -1,4 +1,5 @@
-"""How many CPUs this process may use: its affinity mask, capped by a cgroup (v2 or v1) CPU quota where one is set."""
+"""Sharing work among CPUs and processes: how many CPUs this process may use (its affinity mask, capped by a cgroup
+v2 or v1 CPU quota where one is set), and the contiguous part of a list that each of n workers takes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["usable_cpus"]
+__all__ = ["usable_cpus", "part_bounds"]
 
 
 def _cgroup_quota() -> float | None:
@@ -43,3 +44,17 @@ def usable_cpus() -> int:
     if quota is not None:
         n = min(n, math.ceil(quota))
     return max(1, n)
+
+
+def part_bounds(count: int, k: int, n: int) -> tuple[int, int]:
+    """``[start, stop)`` of part ``k`` of ``count`` items cut into ``n`` contiguous parts whose sizes differ by at
+    most one (the first ``count % n`` parts are the longer ones).
+
+    >>> [part_bounds(5, k, 2) for k in range(2)]
+    [(0, 3), (3, 5)]
+    """
+    if n < 1 or not 0 <= k < n:
+        raise ValueError(f"rank {k} must lie in [0, world {n})")
+    base, extra = divmod(count, n)
+    start = k * base + min(k, extra)
+    return start, start + base + (k < extra)

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import torch
 
-from solvers._cpus import usable_cpus
+from solvers._cpus import part_bounds, usable_cpus
 
 __all__ = ["Dist", "StepModule", "from_env", "process_group", "shard", "threads_per_process", "usable_cpus"]
 
@@ -149,17 +149,13 @@ def process_group(backend: str | None = None, *, timeout_minutes: float = 30.0) 
 
 
 def shard(n: int, rank: int, world: int) -> range:
-    """The indices ``[start, stop)`` of part ``rank`` of ``n`` items cut into ``world`` contiguous parts whose sizes
-    differ by at most one (the first ``n % world`` parts are the longer ones).
+    """The indices of part ``rank`` of ``n`` items cut into ``world`` contiguous parts whose sizes differ by at most
+    one (:func:`solvers._cpus.part_bounds`).
 
     >>> [list(shard(5, r, 2)) for r in range(2)]
     [[0, 1, 2], [3, 4]]
     """
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"rank {rank} must lie in [0, world {world})")
-    base, extra = divmod(n, world)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (rank < extra))
+    return range(*part_bounds(n, rank, world))
 
 
 def threads_per_process(requested: int, dist: Dist) -> int:

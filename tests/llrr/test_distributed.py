@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from llrr.cli import main
-from llrr.fuse_files import _shard
+from solvers._cpus import part_bounds
 from tests.conftest import DEMO_DIR
 
 from .._torchrun import torchrun
@@ -54,7 +54,7 @@ def test_sharded_folder_fusion_writes_the_one_process_outputs_once(tmp_path, cap
 def test_shards_cover_the_pairs_once():
     for count in range(0, 9):
         for n in (1, 2, 3, 5):
-            parts = [range(*_shard(count, k, n)) for k in range(n)]
+            parts = [range(*part_bounds(count, k, n)) for k in range(n)]
             assert [i for p in parts for i in p] == list(range(count))
             assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
