@@ -58,6 +58,10 @@ class LossWeights:
     middle_contrast: float = 0.0
     """Not a weight: > 0 rescales the middle term's sources to this standard deviation (on [0, 255]) before their
     features are mixed (:func:`unrolled.training.losses.with_contrast`, a deviation from the paper); 0: the paper."""
+    gamma_int: float = 0.0
+    gamma_grad: float = 0.0
+    """The content term (:func:`unrolled.training.losses.content_loss`: brighter source, stronger edge), not in the
+    paper; 0: off (the paper)."""
 
     def __post_init__(self):
         for f in fields(self):
@@ -96,6 +100,10 @@ class TrainConfig:
         With ``init = "algorithm1"``: the decoder's weights (infrared, visible) of the two sources' base and salient
         parts (:func:`unrolled.training.init.lrrnet_from_problems`); default (0.5, 0.5) each, the average of the two
         reconstructions.
+    trainable : tuple of str
+        The parameters the optimiser changes: names of ``LRRNet.named_parameters()`` matched by any of these fnmatch
+        patterns (e.g. ``["*.theta", "*.lam3"]``: the thresholds alone); the others stay at their initial values.
+        Default ``["*"]``: all. A pattern that matches no parameter is an error.
     checkpoint_every : int
         Write ``checkpoint.pt`` (and redraw the loss plot) every this many steps; 0: only at the end.
     fast : bool
@@ -169,6 +177,7 @@ class TrainConfig:
     vgg_weights: str = "default"
     vgg_convention: str = "caffe-grey255"
     val_fraction: float = 0.0
+    trainable: tuple[str, ...] = ("*",)
     val_every: int = 100
     val_metric: str = "val_total"
     val_patience: int = 0
@@ -195,6 +204,12 @@ class TrainConfig:
         for name in ("seed", "checkpoint_every", "threads", "val_patience"):
             _check_int(name, getattr(self, name), 0)
         _check_int("val_every", self.val_every, 1)
+        patterns = self.trainable
+        if isinstance(patterns, str) or not isinstance(patterns, (list, tuple)) or not patterns or not all(
+                isinstance(q, str) and q for q in patterns):
+            raise ValueError(f"trainable must be a non-empty list of parameter name patterns (fnmatch, e.g. "
+                             f"['*.theta']), got {patterns!r}")
+        object.__setattr__(self, "trainable", tuple(patterns))
         fraction = self.val_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
             raise ValueError(f"val_fraction must be a number in [0, 1), got {fraction!r}")
@@ -236,6 +251,7 @@ class TrainConfig:
         """Plain nested dict (lists for tuples), as in the TOML file."""
         d = asdict(self)
         d["data"] = list(self.data)
+        d["trainable"] = list(self.trainable)
         return d
 
     @classmethod

@@ -18,14 +18,22 @@ import numpy as np
 
 from .._atomic import atomic_target
 
-__all__ = ["TERMS", "LOG_COLUMNS", "TrainLog", "NullLog", "read_log", "plot_losses", "finite_row", "write_rows"]
+__all__ = ["TERMS", "LATER_TERMS", "LOG_COLUMNS", "TrainLog", "NullLog", "read_log", "plot_losses", "finite_row",
+           "write_rows"]
 
-TERMS = ("pixel", "shallow", "middle", "deep", "total")
+TERMS = ("pixel", "shallow", "middle", "deep", "content", "total")
 LOG_COLUMNS = ("step",) + TERMS + ("seconds",)
+#: Terms added after runs were logged: a row written before a term existed (a resumed run's checkpoint, an old
+#: ``log.csv``) holds it as 0, the value it had (the term was not in the loss).
+LATER_TERMS = ("content",)
 
 
 def _cell(v) -> str:
     return str(v) if isinstance(v, int) else repr(float(v))
+
+
+def _value(row: dict, column: str):
+    return row.get(column, 0.0) if column in LATER_TERMS else row[column]
 
 
 class TrainLog:
@@ -37,12 +45,12 @@ class TrainLog:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
                 fh.write(",".join(LOG_COLUMNS) + "\n")
                 for row in rows:
-                    fh.write(",".join(_cell(row[c]) for c in LOG_COLUMNS) + "\n")
+                    fh.write(",".join(_cell(_value(row, c)) for c in LOG_COLUMNS) + "\n")
         self._fh = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (closed by close())
 
     def append(self, row: dict) -> None:
         """Write one row (keys: :data:`LOG_COLUMNS`) and flush it."""
-        self._fh.write(",".join(_cell(row[c]) for c in LOG_COLUMNS) + "\n")
+        self._fh.write(",".join(_cell(_value(row, c)) for c in LOG_COLUMNS) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
@@ -82,7 +90,8 @@ def write_rows(path, rows: Sequence[dict]) -> Path:
 def read_log(path) -> list[dict]:
     """Rows of a ``log.csv`` as dicts (``step`` int, the rest float)."""
     with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: int(v) if k == "step" else float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        rows = [{k: int(v) if k == "step" else float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    return [{**{t: 0.0 for t in LATER_TERMS if "total" in row}, **row} for row in rows]
 
 
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -100,12 +109,12 @@ def plot_losses(rows: Sequence[dict], path, *, title: str | None = None) -> Path
     from matplotlib.figure import Figure
 
     steps = np.array([r["step"] for r in rows], dtype=float)
-    fig = Figure(figsize=(15, 3.4))
+    fig = Figure(figsize=(18, 3.4))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(TERMS), sharex=True)
     fig.subplots_adjust(left=0.045, right=0.99, bottom=0.15, top=0.82 if title else 0.9, wspace=0.32)
     for ax, term in zip(axes, TERMS, strict=True):
-        y = np.array([r[term] for r in rows], dtype=float)
+        y = np.array([_value(r, term) for r in rows], dtype=float)
         ax.set_title(term)
         ax.set_xlabel("iteration")
         ax.grid(True, which="both", alpha=0.3)
@@ -130,4 +139,4 @@ def plot_losses(rows: Sequence[dict], path, *, title: str | None = None) -> Path
 
 def finite_row(row: dict) -> bool:
     """True if every loss term of ``row`` is finite."""
-    return all(math.isfinite(row[t]) for t in TERMS)
+    return all(math.isfinite(_value(row, t)) for t in TERMS)

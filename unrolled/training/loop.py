@@ -50,7 +50,7 @@ from ..nets.lrrnet import LRRNet
 from .checkpoint import _FORMAT, _VERSION, _check_resumable, _on_cpu, _rng_state, _set_rng_state, load_checkpoint
 from .config import TrainConfig
 from .data import CropSampler, PairDataset
-from .log import TERMS, NullLog, TrainLog, finite_row, plot_losses, write_rows
+from .log import LATER_TERMS, TERMS, NullLog, TrainLog, finite_row, plot_losses, write_rows
 from .validation import LossValidator, Selection, combine_validators, split_pairs
 
 __all__ = ["train", "initial_model", "TrainSummary", "load_checkpoint", "CHECKPOINT", "WEIGHTS", "SIDECAR", "LOG",
@@ -130,6 +130,24 @@ def initial_model(config: TrainConfig, dataset: PairDataset) -> LRRNet:
 
 def _eager_forward(model: LRRNet, ir01: torch.Tensor, vi01: torch.Tensor) -> torch.Tensor:
     return model(ir01, vi01)
+
+
+def trainable_parameters(model: torch.nn.Module, patterns) -> list[torch.nn.Parameter]:
+    """The parameters of ``model`` whose names match one of the fnmatch ``patterns`` (``TrainConfig.trainable``); the
+    others are frozen (``requires_grad`` False). A pattern that matches nothing is an error naming it."""
+    from fnmatch import fnmatchcase
+
+    named = list(model.named_parameters())
+    unused = [q for q in patterns if not any(fnmatchcase(n, q) for n, _ in named)]
+    if unused:
+        raise ValueError(f"trainable: pattern(s) {unused} match no parameter of the model; its parameters are named "
+                         f"like {[n for n, _ in named[:3]]} ... {named[-1][0]!r}")
+    chosen = []
+    for name, p in named:
+        p.requires_grad_(any(fnmatchcase(name, q) for q in patterns))
+        if p.requires_grad:
+            chosen.append(p)
+    return chosen
 
 
 def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[dict], n_pairs: int,
@@ -239,7 +257,8 @@ def _train(config: TrainConfig, dist, device, *, resume, progress: bool, callbac
         if device.type == "cuda":
             torch.cuda.set_device(device)
         model = model.to(device)  # before the optimiser is built: it keeps its state beside the parameters
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.Adam(trainable_parameters(model, config.trainable), lr=config.lr,
+                                     weight_decay=config.weight_decay)
         loss_fn = FusionLoss(_vgg(config), **asdict(config.loss)).to(device)
         # the feature cache: the sources' VGG targets per sample, for batches with keys ("resize")
         # each process of a machine keeps its own cache: the budget is shared among them
@@ -258,7 +277,7 @@ def _train(config: TrainConfig, dist, device, *, resume, progress: bool, callbac
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             _set_rng_state(ckpt["rng"], sampler)
-            history = [dict(r) for r in ckpt["history"]]
+            history = [{**dict.fromkeys(LATER_TERMS, 0.0), **r} for r in ckpt["history"]]  # older runs: 0
             val_history = [dict(r) for r in ckpt.get("val_history", [])]
             if "selection" in ckpt:
                 selection.load_state_dict(ckpt["selection"])

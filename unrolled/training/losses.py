@@ -6,6 +6,13 @@
     L_middle  = sum_{k=2,3} beta_k || Phik(I_f) - [w_ir Phik(I_ir) + w_vi Phik(I_vi)] ||^2           (13)
     L_deep    = || Gram(Phi4(I_f)) - Gram(Phi4(I_ir)) ||^2                                           (14)
 
+Not in the paper, off by default (a deviation for the recipe study of issue 14, docs/training.md): a content term
+that asks for each source's brighter pixel and stronger edge, as SeAFusion's and several later fusion losses do,
+
+    L_content = gamma_int || I_f - max(I_ir, I_vi) ||_1 + gamma_grad || |grad I_f| - max(|grad I_ir|, |grad I_vi|) ||_1
+
+with ``|grad I| = |Sobel_x * I| + |Sobel_y * I|`` (replicate padding) and each norm a mean over the pixels.
+
 Conventions (the authors' released training code, ../shared/specs/lrrnet-reference-code.md; docs/training.md lists
 every one and where ours could differ):
 
@@ -31,7 +38,8 @@ from ..inference import MINMAX_EPS
 from .vgg import CONVENTIONS, DEFAULT_VGG_WEIGHTS, VGGFeatures, vgg16_features
 
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
-           "gram", "minmax_255", "with_contrast", "CONVENTIONS", "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
+           "gram", "minmax_255", "with_contrast", "sobel_magnitude", "content_loss", "CONVENTIONS",
+           "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
 
 #: Names of the sources' part of the loss (:meth:`FusionLoss.source_targets`): Phi1(I_vi) (Eq. 12), the middle
 #: targets w_ir Phik(I_ir) + w_vi Phik(I_vi) for k = 2, 3 (Eq. 13) and Gram(Phi4(I_ir)) (Eq. 14).
@@ -98,6 +106,41 @@ def deep_loss(fused_phi4: torch.Tensor, ir_phi4: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(gram(fused_phi4), gram(ir_phi4))
 
 
+_SOBEL = torch.tensor([[[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]],
+                       [[[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]]])
+
+
+def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """``|Sobel_x * I| + |Sobel_y * I|`` of each image (N, 1, H, W), replicate padding: an edge map of the same shape.
+
+    Examples
+    --------
+    >>> step = torch.tensor([[0.0, 0.0, 1.0, 1.0]]).repeat(4, 1)[None, None]  # a vertical edge of height 1
+    >>> sobel_magnitude(step)[0, 0, 0].tolist()
+    [0.0, 4.0, 4.0, 0.0]
+    """
+    padded = F.pad(images, (1, 1, 1, 1), mode="replicate")
+    g = F.conv2d(padded, _SOBEL.to(images.dtype).to(images.device))
+    return g.abs().sum(dim=1, keepdim=True)
+
+
+def content_loss(fused255: torch.Tensor, ir255: torch.Tensor, vi255: torch.Tensor, *, gamma_int: float = 1.0,
+                 gamma_grad: float = 1.0) -> torch.Tensor:
+    """``gamma_int mean|I_f - max(I_ir, I_vi)| + gamma_grad mean| |grad I_f| - max(|grad I_ir|, |grad I_vi|) |``.
+
+    Not part of the paper's loss (module docstring): the targets are each pixel's brighter source and each pixel's
+    stronger edge (:func:`sobel_magnitude`), all images on [0, 255]; the sources are constants.
+    """
+    ir255, vi255 = ir255.detach().to(fused255.dtype), vi255.detach().to(fused255.dtype)
+    terms = []
+    if gamma_int > 0:
+        terms.append(gamma_int * (fused255 - torch.maximum(ir255, vi255)).abs().mean())
+    if gamma_grad > 0:
+        target = torch.maximum(sobel_magnitude(ir255), sobel_magnitude(vi255))
+        terms.append(gamma_grad * (sobel_magnitude(fused255) - target).abs().mean())
+    return torch.stack(terms).sum() if terms else fused255.new_zeros(())
+
+
 def with_contrast(images: torch.Tensor, std: float) -> torch.Tensor:
     """Each image of ``images`` (N, 1, H, W) rescaled about its mean to the standard deviation ``std`` (a flat image
     stays flat): ``mean + (x - mean) std / max(std(x), 1e-6)``.
@@ -139,13 +182,16 @@ class FusionLoss(nn.Module):
         0 (the paper): the middle target mixes the raw sources. ``> 0``: each source is first rescaled to this
         standard deviation (:func:`with_contrast`), a deviation that makes ``w_ir`` and ``w_vi`` independent of the
         data's contrast.
+    gamma_int, gamma_grad : float
+        Weights of the content term (:func:`content_loss`, not in the paper); 0 (default) switches it off. When the
+        four VGG terms are all off (gamma2, beta2, beta3, gamma4 = 0) VGG-16 is not run at all.
 
     Notes
     -----
-    ``forward(output, ir255, vi255)`` returns ``{"pixel", "shallow", "middle", "deep", "total"}``, each term already
-    weighted (``"middle"`` includes its betas) and ``total`` their sum. ``output`` is the raw network output; it is
-    min-max normalised per image and multiplied by 255 inside (:func:`minmax_255`), with the gradient. The sources are
-    targets: detached, and their VGG features are computed under ``torch.no_grad()`` in one batched call
+    ``forward(output, ir255, vi255)`` returns ``{"pixel", "shallow", "middle", "deep", "content", "total"}``, each
+    term already weighted (``"middle"`` includes its betas) and ``total`` their sum. ``output`` is the raw network
+    output; it is min-max normalised per image and multiplied by 255 inside (:func:`minmax_255`), with the gradient.
+    The sources are targets: detached, and their VGG features are computed under ``torch.no_grad()`` in one batched call
     (:meth:`source_targets`). ``forward(..., targets=t)`` takes them already computed (e.g. cached across steps,
     :class:`unrolled.training.feature_cache.SourceTargetCache`) and runs VGG-16 on the fused image only: the same
     operations on the same values, so the same loss and gradient bit for bit.
@@ -157,7 +203,7 @@ class FusionLoss(nn.Module):
     >>> ir, vi = torch.rand(2, 1, 16, 16) * 255, torch.rand(2, 1, 16, 16) * 255
     >>> out = loss(torch.rand(2, 1, 16, 16, requires_grad=True), ir, vi)
     >>> sorted(out)
-    ['deep', 'middle', 'pixel', 'shallow', 'total']
+    ['content', 'deep', 'middle', 'pixel', 'shallow', 'total']
     >>> out["total"].backward()
     >>> targets = loss.source_targets(ir, vi)  # the sources' part, computed once
     >>> out = loss(torch.rand(2, 1, 16, 16), ir, vi, targets=targets)  # VGG-16 on the fused image only
@@ -165,19 +211,25 @@ class FusionLoss(nn.Module):
 
     def __init__(self, vgg: VGGFeatures, *, gamma1: float = 10.0, gamma2: float = 1.5, w_vi: float = 0.5,
                  w_ir: float = 3.0, beta2: float = 0.01, beta3: float = 0.5, gamma4: float = 2000.0,
-                 middle_contrast: float = 0.0):
+                 middle_contrast: float = 0.0, gamma_int: float = 0.0, gamma_grad: float = 0.0):
         super().__init__()
         if not isinstance(vgg, VGGFeatures):
             raise TypeError(f"vgg must be a VGGFeatures (build it with vgg16_features), got {type(vgg).__name__}")
         self.vgg = vgg
         weights = dict(gamma1=gamma1, gamma2=gamma2, w_vi=w_vi, w_ir=w_ir, beta2=beta2, beta3=beta3, gamma4=gamma4,
-                       middle_contrast=middle_contrast)
+                       middle_contrast=middle_contrast, gamma_int=gamma_int, gamma_grad=gamma_grad)
         for name, value in weights.items():
             setattr(self, name, _check_weight(name, value))
 
     def extra_repr(self) -> str:
-        names = ("gamma1", "gamma2", "w_vi", "w_ir", "beta2", "beta3", "gamma4", "middle_contrast")
+        names = ("gamma1", "gamma2", "w_vi", "w_ir", "beta2", "beta3", "gamma4", "middle_contrast", "gamma_int",
+                 "gamma_grad")
         return ", ".join(f"{k}={getattr(self, k)}" for k in names)
+
+    @property
+    def uses_vgg(self) -> bool:
+        """False when every VGG term is off (gamma2, beta2, beta3, gamma4 = 0): then VGG-16 never runs."""
+        return any(w > 0 for w in (self.gamma2, self.beta2, self.beta3, self.gamma4))
 
     def source_targets(self, ir255: torch.Tensor, vi255: torch.Tensor) -> dict[str, torch.Tensor]:
         """The sources' part of the loss for a batch, detached: one VGG-16 call on ``[ir255; vi255]``, no graph.
@@ -242,7 +294,14 @@ class FusionLoss(nn.Module):
         if targets is not None:
             self._check_targets(targets, output.shape[0], *output.shape[2:])
         fused = minmax_255(output)
+        content = content_loss(fused, ir255, vi255, gamma_int=self.gamma_int, gamma_grad=self.gamma_grad)
         vi255 = vi255.detach().to(fused.dtype)
+        if not self.uses_vgg:  # the content term alone (and perhaps the pixel term): no VGG-16 at all
+            zero = fused.new_zeros(())
+            terms = {"pixel": self.gamma1 * pixel_loss(fused, vi255), "shallow": zero, "middle": zero, "deep": zero,
+                     "content": content}
+            terms["total"] = terms["pixel"] + content
+            return terms
         phi_f = self.vgg(fused)
         if targets is None:
             targets = self.source_targets(ir255, vi255)
@@ -255,6 +314,7 @@ class FusionLoss(nn.Module):
             "shallow": self.gamma2 * shallow_loss(phi_f[0], targets["vi_relu1_2"]),
             "middle": torch.stack(middle).sum(),
             "deep": self.gamma4 * F.mse_loss(gram(phi_f[3]), targets["ir_gram4_3"]),
+            "content": content,
         }
-        terms["total"] = terms["pixel"] + terms["shallow"] + terms["middle"] + terms["deep"]
+        terms["total"] = terms["pixel"] + terms["shallow"] + terms["middle"] + terms["deep"] + content
         return terms

@@ -32,7 +32,8 @@ SIDE = 32
 
 @pytest.fixture(scope="module")
 def loss():
-    return FusionLoss(vgg16_features(None, seed=5))  # the real layout, random weights: float32 as in training
+    # the real layout, random weights: float32 as in training; with the content term, so that every term is on
+    return FusionLoss(vgg16_features(None, seed=5), gamma_int=0.5, gamma_grad=0.25)
 
 
 def _sources(n, seed=0):

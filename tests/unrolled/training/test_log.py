@@ -5,7 +5,16 @@ import math
 
 import pytest
 
-from unrolled.training.log import LOG_COLUMNS, TERMS, TrainLog, finite_row, plot_losses, read_log, write_rows
+from unrolled.training.log import (
+    LATER_TERMS,
+    LOG_COLUMNS,
+    TERMS,
+    TrainLog,
+    finite_row,
+    plot_losses,
+    read_log,
+    write_rows,
+)
 
 
 def _row(step, x):
@@ -39,3 +48,17 @@ def test_finite_row_and_the_plot(tmp_path):
     assert finite_row(_row(1, 1.0)) and not finite_row({**_row(1, 1.0), "middle": math.nan})
     png = plot_losses([_row(s, 1.0 / s) for s in range(1, 60)], tmp_path / "losses.png", title="t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rows_logged_before_a_term_existed_hold_it_as_zero(tmp_path):
+    old = {k: v for k, v in _row(1, 1.0).items() if k not in LATER_TERMS}  # a checkpoint of an older run
+    path = tmp_path / "log.csv"
+    with TrainLog(path, [old]) as log:
+        log.append(_row(2, 1.0))
+    rows = read_log(path)
+    assert [r["content"] for r in rows] == [0.0, _row(2, 1.0)["content"]]
+    legacy = tmp_path / "legacy.csv"  # an old log.csv without the column
+    legacy.write_text("step,pixel,shallow,middle,deep,total,seconds\n1,1.0,2.0,3.0,4.0,10.0,0.5\n")
+    (row,) = read_log(legacy)
+    assert row["content"] == 0.0 and row["total"] == 10.0 and finite_row(row)
+    assert plot_losses([old, _row(2, 1.0)], tmp_path / "p.png").stat().st_size > 0

@@ -190,3 +190,22 @@ def test_the_fast_path_is_used_and_matches_eager(tmp_path):
     for a, b in rows[1:]:
         for t in TERMS:
             assert a[t] == pytest.approx(b[t], rel=1e-2, abs=0), (a["step"], t)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_trainable_patterns_freeze_every_other_parameter(tmp_path, fast):
+    config = tiny(tmp_path / "run", steps=2, checkpoint_every=0, fast=fast, trainable=("*.theta", "decoder.fuse_*"),
+                  loss=replace(tiny(tmp_path).loss, gamma_int=1.0, gamma_grad=1.0))
+    torch.manual_seed(config.seed)
+    start = LRRNet(config.model).state_dict()  # the run's initial model: random init seeded by config.seed
+    summary = train(config, progress=False)
+    assert summary.fast is fast
+    end = _params(summary.weights)
+    moved = {k for k in start if not torch.equal(start[k], end[k])}
+    assert moved == {"ir.theta", "vi.theta", "decoder.fuse_low.conv.weight", "decoder.fuse_low.conv.bias",
+                     "decoder.fuse_sparse.conv.weight", "decoder.fuse_sparse.conv.bias"}
+    assert all(r["content"] > 0 for r in read_log(summary.log))
+    with pytest.raises(ValueError, match=r"pattern\(s\) \['\*\.nothing'\] match no parameter"):
+        train(replace(config, out_dir=str(tmp_path / "bad"), trainable=("*.theta", "*.nothing")), progress=False)
+    with pytest.raises(ValueError, match="trainable must be a non-empty list"):
+        replace(config, trainable="*.theta")

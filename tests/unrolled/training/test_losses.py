@@ -12,12 +12,14 @@ from unrolled.training import losses as losses_module
 from unrolled.training.losses import (
     FusionLoss,
     VGGFeatures,
+    content_loss,
     deep_loss,
     gram,
     middle_loss,
     minmax_255,
     pixel_loss,
     shallow_loss,
+    sobel_magnitude,
     vgg16_features,
 )
 
@@ -338,3 +340,65 @@ def test_middle_contrast_changes_only_the_middle_targets(vgg64):
         assert not torch.allclose(dev[name], paper[name])
     with pytest.raises(ValueError, match="middle_contrast"):
         FusionLoss(vgg64, middle_contrast=-1.0)
+
+
+# ------------------------------------------------------------------------------- the content term (not the paper's)
+
+def _sobel_scipy(img: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return np.abs(ndimage.sobel(img, axis=1, mode="nearest")) + np.abs(ndimage.sobel(img, axis=0, mode="nearest"))
+
+
+def test_sobel_magnitude_equals_scipy_with_replicated_borders():
+    rng = np.random.default_rng(7)
+    imgs = rng.random((2, 1, 13, 17)) * 255
+    got = sobel_magnitude(torch.from_numpy(imgs)).numpy()
+    for k in range(2):
+        np.testing.assert_allclose(got[k, 0], _sobel_scipy(imgs[k, 0]), rtol=1e-12, atol=1e-10)
+
+
+def test_content_loss_value_and_gradient_by_hand():
+    rng = np.random.default_rng(8)
+    f, a, b = (rng.random((2, 1, 12, 14)) * 255 for _ in range(3))
+    fused = torch.from_numpy(f).requires_grad_()
+    got = content_loss(fused, torch.from_numpy(a), torch.from_numpy(b), gamma_int=0.7, gamma_grad=0.2)
+    edges = [np.stack([_sobel_scipy(x[k, 0]) for k in range(2)]) for x in (f, a, b)]
+    want = 0.7 * np.abs(f - np.maximum(a, b)).mean() + 0.2 * np.abs(edges[0] - np.maximum(edges[1], edges[2])).mean()
+    np.testing.assert_allclose(got.item(), want, rtol=1e-12)
+    # the intensity half's gradient by hand: 0.7 sign(f - max) / n (the edge half is checked by finite differences)
+    alone = content_loss(fused, torch.from_numpy(a), torch.from_numpy(b), gamma_int=0.7, gamma_grad=0.0)
+    np.testing.assert_allclose(_grad(alone, fused).numpy(), 0.7 * np.sign(f - np.maximum(a, b)) / f.size, rtol=1e-12)
+    small = tuple(torch.rand(1, 1, 6, 7, dtype=D) * 255 for _ in range(3))
+    x = small[0].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda y: content_loss(y, small[1], small[2], gamma_int=0.0, gamma_grad=1.0),
+                                    (x,), eps=1e-6, atol=1e-7)
+    assert content_loss(fused, torch.from_numpy(a), torch.from_numpy(b), gamma_int=0.0, gamma_grad=0.0).item() == 0
+
+
+def test_the_content_term_adds_to_the_total_and_without_vgg_terms_vgg_never_runs(vgg64):
+    torch.manual_seed(9)
+    out = torch.randn(2, 1, 16, 16, dtype=D, requires_grad=True)
+    ir, vi = torch.rand(2, 1, 16, 16, dtype=D) * 255, torch.rand(2, 1, 16, 16, dtype=D) * 255
+    paper = FusionLoss(vgg64)(out, ir, vi)
+    assert paper["content"].item() == 0.0  # off by default: the paper's loss unchanged
+    both = FusionLoss(vgg64, gamma_int=1.0, gamma_grad=0.5)(out, ir, vi)
+    want = content_loss(minmax_255(out), ir, vi, gamma_int=1.0, gamma_grad=0.5)
+    assert torch.equal(both["content"], want)
+    for k in ("pixel", "shallow", "middle", "deep"):
+        assert torch.equal(both[k], paper[k]), k
+    np.testing.assert_allclose(both["total"].item(), paper["total"].item() + want.item(), rtol=1e-12)
+    calls = []
+    hook = vgg64.register_forward_hook(lambda m, inp, o: calls.append(inp[0].shape[0]))
+    try:
+        alone = FusionLoss(vgg64, gamma1=2.0, gamma2=0.0, beta2=0.0, beta3=0.0, gamma4=0.0, gamma_int=1.0,
+                           gamma_grad=0.5)
+        assert not alone.uses_vgg and FusionLoss(vgg64, gamma2=0.0, beta2=0.0, gamma4=0.0).uses_vgg
+        terms = alone(out, ir, vi)
+        terms["total"].backward()
+    finally:
+        hook.remove()
+    assert calls == []
+    assert [terms[k].item() for k in ("shallow", "middle", "deep")] == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose(terms["total"].item(), terms["pixel"].item() + want.item(), rtol=1e-12)
+    assert out.grad is not None and out.grad.abs().sum() > 0

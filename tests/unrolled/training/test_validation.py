@@ -88,7 +88,7 @@ def test_the_loss_validator_is_the_eq10_loss_of_the_resized_pairs():
             want.append(float(loss(fused, torch.from_numpy(a), torch.from_numpy(b))["total"]))
     # batch 1 against a per-pair recomputation of the same float32 ops: equal up to float32 summation order
     assert scores["val_total"] == pytest.approx(np.mean(want), rel=1e-5)
-    assert set(scores) == {"val_pixel", "val_shallow", "val_middle", "val_deep", "val_total"}
+    assert set(scores) == {"val_pixel", "val_shallow", "val_middle", "val_deep", "val_content", "val_total"}
 
 
 def test_a_run_validates_keeps_the_best_and_trains_on_the_other_pairs(tmp_path, pairs_dir):
