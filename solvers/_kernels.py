@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 
-import numba as nb
 import numpy as np
+
+from ._jit import nb
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     nb.config.THREADING_LAYER = "workqueue"

@@ -13,7 +13,7 @@ __all__ = ["set_threads", "threads"]
 def set_threads(n: int) -> Callable[[], None]:
     """Set torch's and numba's thread counts to ``n`` (numba's capped at ``NUMBA_NUM_THREADS``; 0 leaves both as
     they are); returns a function that restores them."""
-    import numba
+    from solvers._jit import numba
 
     before = torch.get_num_threads(), numba.get_num_threads()
     if n:

@@ -55,8 +55,9 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import numba as nb
 import numpy as np
+
+from solvers._jit import nb
 
 from ._common import check_triplet
 

@@ -11,8 +11,9 @@ primitives are generic over float32 and float64 and never promote. All are inlin
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
+
+from solvers._jit import nb
 
 __all__ = ["OPTS", "dots", "gather", "reflect", "reflect_table", "shrink", "taps", "tap_sum"]
 

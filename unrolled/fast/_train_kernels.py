@@ -36,8 +36,9 @@ totals after each row. Kernels are serial, generic over float32 / float64 and re
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
+
+from solvers._jit import nb
 
 from ._stencil import OPTS, dots, gather, reflect_table, shrink, tap_sum, taps
 

@@ -39,9 +39,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 import torch
+
+from solvers._jit import numba
 
 from ..nets.blocks import PaddedConv
 from ..nets.lrrnet import LLRRBranch, LRRNet

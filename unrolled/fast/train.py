@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import threading
 
-import numba
 import numpy as np
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from solvers._jit import numba
 
 from ..nets.lrrnet import LRRNet
 from ._train_kernels import branch_backward, branch_forward, reflect_table
