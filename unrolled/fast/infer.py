@@ -3,13 +3,14 @@
 The eager modules (:class:`~unrolled.nets.lrrnet.LRRNet`) stay the reference and the fallback. This path reads their
 parameters and evaluates the same function in float32, differently organised (:mod:`unrolled.fast._infer_kernels`):
 
-* a pixel's 2n coefficient channels are contiguous (channels-last) and each LLRR block is one pass over them: the
-  update ``h_theta(lam3 Z + b2 + sum_taps w2 r)`` and the 9 tap products of the next convolution (the next block's
-  C1, or the decoder's four convolutions after the last block) are fused, so every map is read and written once per
-  block, with the loops over channels vectorised;
+* a row of the 2n coefficient maps is stored channel by channel and each LLRR block is one pass over it: for each
+  channel, the update ``h_theta(lam3 Z + b2 + sum_taps w2 r)`` of its row and that row's share of the next
+  convolution (the next block's C1, or the decoder's four convolutions after the last block) are fused, so every
+  map is read and written once per block, with the loops along the row vectorised (512-bit vectors on AVX-512 CPUs:
+  :mod:`solvers._jit`);
 * the image is swept row by row as a wavefront through the T blocks, keeping only ``2T + 2`` rows of the maps alive:
-  no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) and no padded copy exist (reflection is an index
-  table); wide images are cut into vertical strips that overlap by the branch's receptive radius;
+  no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) exists, and a row carries one column of padding on
+  each side; wide images are cut into vertical strips that overlap by the branch's receptive radius;
 * the two branches, and the strips, are independent tasks that a pool of threads (``threads=``, default
   :func:`default_threads`: ``THREADS_PER_CORE`` per numba thread) takes from one queue (:func:`run_tasks`); strips are
   cut so that each thread has at least ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process
@@ -52,13 +53,16 @@ from .support import branch_reason, runtime_reason, unsupported_reason
 __all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "forward_validated", "fast_branch",
            "run_tasks", "default_threads"]
 
-MAX_STRIP = 320  # widest strip (output columns) a task streams: its live rows stay near the caches (320 measured
-# 14 % faster than 640 at 1920 x 1080 on 2 AMD EPYC cores)
+MAX_STRIP = 640  # widest strip (output columns) a task streams; with the row-vectorised kernels wider rows run faster
+# (1920 x 1080, sgemm 315 GFLOP/s: 1.56 s at 640 against 1.72 s at 320; the channels-last kernels preferred 320)
 _MIN_STRIP = 64  # narrowest strip worth its overlap when strips are cut only to occupy more threads
-TASKS_PER_THREAD = 2
+TASKS_PER_THREAD = 1
 """Strips are cut so that each thread has at least this many tasks to take from the shared queue: a thread that
 runs slower (another process on its core) takes fewer of them instead of holding up a fixed half. More tasks cost
-overlap columns; 2 was the best of 1, 2, 4 and 8 at 640 x 480 idle and beside one busy process (within noise)."""
+overlap columns and, with the row-vectorised kernels, narrower rows: at 640 x 480 (sgemm 315 GFLOP/s), 4 threads,
+1 task each (strips of 320 columns) took 0.260 s idle, 0.341 s beside a spinning process and 0.426 s beside a
+2-thread BLAS process, against 0.332 / 0.437 / 0.531 s with 2 tasks each (strips of 160). With the earlier
+channels-last kernels 2 was the best of 1, 2, 4 and 8."""
 THREADS_PER_CORE = 2
 """Threads of the default pool per numba thread (:func:`default_threads`). Measured at 640 x 480 (sgemm 72 GFLOP/s):
 idle 0.665 s with 2 per core against 0.673 s with 1; beside a spinning process 1.32x the idle time against 1.55x,

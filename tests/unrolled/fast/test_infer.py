@@ -164,7 +164,8 @@ def test_the_task_queue_cuts_strips_for_every_thread_and_stops_on_an_interrupt()
     # 640 columns, 2 images, 2 threads: about TASKS_PER_THREAD tasks per thread, strips of >= 64 columns
     rows = fast._strips(640, 10, 2, None, 2)
     assert len(rows) * 2 >= fast.TASKS_PER_THREAD * 2 and (rows[:, 3] - rows[:, 2]).min() >= 64
-    assert len(fast._strips(640, 10, 2, None, 1)) == 2  # one thread: no cutting beyond MAX_STRIP
+    assert len(fast._strips(2 * fast.MAX_STRIP, 10, 2, None, 1)) == 2  # one thread: no cutting beyond MAX_STRIP
+    assert len(fast._strips(fast.MAX_STRIP, 10, 2, None, 1)) == 1
     assert len(fast._strips(640, 10, 2, None, 8)) * 2 >= fast.TASKS_PER_THREAD * 8  # more threads, more strips
     assert len(fast._strips(100, 10, 2, None, 8)) == 1  # but none narrower than 64 columns
     done = []
