@@ -217,7 +217,7 @@ def _load_section(b: dict) -> list[str]:
     large = b.get("test_large_image_llrr_fuse")
     lines = []
     if busy:
-        labels = {"fast": "fast path (shipped: 2 threads per core, >= 2 tasks per thread from one queue)",
+        labels = {"fast": "fast path (shipped: 2 threads per core, >= 1 task per thread from one queue)",
                   "percore": "fast path, the same queue with 1 thread per core",
                   "fixed": "fast path, earlier fixed split (1 thread per core, one task per branch)",
                   "eager": "eager modules"}

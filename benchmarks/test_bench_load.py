@@ -4,7 +4,7 @@
 on a core (``while True: pass``: computation only) and while another process multiplies 1500 x 1500 matrices on two
 BLAS threads (computation and cache traffic), in the same fresh process, in alternating blocks (so that a drift of
 the machine's own speed, which shared hosts show, hits all alike), medians over the blocks:
-the fast path as shipped (two threads per core, strips cut so that each thread takes at least two tasks from one
+the fast path as shipped (two threads per core, strips cut so that each thread takes at least one task from one
 queue), the same queue with one thread per core, the fast path with the earlier fixed split (one thread per core, one
 task per branch: ``strip=640``) and the eager modules. The number to compare is
 busy / idle: with two cores a fair share gives 1.5 beside the spinning process (three threads) and 2.0 beside the
