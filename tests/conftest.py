@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import solvers._jit  # noqa: F401 (numba set up as the library's processes set it, before any test imports numba)
 from solvers._files import SHARED
 
 REPO = Path(__file__).resolve().parents[1]

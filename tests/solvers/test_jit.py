@@ -52,18 +52,24 @@ def test_avx512_cpus_get_512_bit_vectors_and_others_keep_the_default():
 
 
 @pytest.mark.parametrize("first, env, reason", [
-    ("numba", {}, "numba was imported before llrr"),
+    ("numba", {}, "numba was imported before llrr's first numba module"),
     ("llrr", {"LLRR_VECTOR_WIDTH": "256"}, "LLRR_VECTOR_WIDTH=256"),
-    ("llrr", {"NUMBA_CPU_FEATURES": "host"}, "NUMBA_CPU_FEATURES is set"),
+    ("llrr", {"NUMBA_ENABLE_AVX": "1"}, "NUMBA_ENABLE_AVX is set"),
 ])
 def test_the_setting_is_left_alone_when_numba_came_first_or_the_user_chose(first, env, reason):
-    if env.get("NUMBA_CPU_FEATURES") == "host":  # the user's own choice: here the host's features, unchanged
-        import llvmlite.binding as ll
-
-        env = {"NUMBA_CPU_FEATURES": ll.get_host_cpu_features().flatten()}
     got = _probe(first, **env)
-    assert got["reason"].startswith(reason)
-    assert got["features"] == env.get("NUMBA_CPU_FEATURES")
+    assert got["reason"].startswith(reason) and got["features"] is None
     # LLVM's own choice of width for this CPU, as with a plain numba (256 bits on Intel's AVX-512 server CPUs)
-    default = _probe("numba")
-    assert got["zmm"] == default["zmm"]
+    assert got["zmm"] == _probe("numba")["zmm"]
+
+
+def test_the_users_own_numba_cpu_settings_are_kept():
+    import llvmlite.binding as ll
+
+    host = ll.get_host_cpu_features().flatten()
+    got = _probe("llrr", NUMBA_CPU_FEATURES=host)
+    assert got["reason"] == "NUMBA_CPU_FEATURES is set in the environment" and got["features"] == host
+    got = _probe("llrr", NUMBA_CPU_NAME="generic")  # portable code: numba's features for "generic", no AVX-512
+    assert got["reason"].startswith("NUMBA_CPU_NAME is set") and got["features"] is None and not got["zmm"]
+    got = _probe("llrr", NUMBA_CPU_FEATURES=host + ",-prefer-256-bit")  # inherited from a parent process
+    assert got["reason"] is None and got["zmm"] == got["avx512"]

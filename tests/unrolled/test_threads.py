@@ -1,9 +1,9 @@
 """unrolled._threads: torch's and numba's thread counts set together and restored."""
 
-import numba
 import torch
 from threadpoolctl import threadpool_info
 
+from solvers._jit import numba
 from unrolled._threads import set_threads, threads
 
 

@@ -85,10 +85,25 @@ class TrainSummary:
     world: int = 1
 
 
+def _with_later_terms(row: dict) -> dict:
+    """A validation row of a run checkpointed before a loss term existed, with that term's ``val_`` column (0: it was
+    not in the loss) where the validator now puts it, just before ``val_total``."""
+    missing = [f"val_{t}" for t in LATER_TERMS if f"val_{t}" not in row]
+    if not missing or "val_total" not in row:
+        return dict(row)
+    out = {}
+    for key, value in row.items():
+        if key == "val_total":
+            out.update(dict.fromkeys(missing, 0.0))
+        out[key] = value
+    return out
+
+
 def _vgg(config: TrainConfig):
     from .losses import DEFAULT_VGG_WEIGHTS, vgg16_features
 
-    if config.vgg_weights == "random":
+    loss = config.loss
+    if config.vgg_weights == "random" or not any(w > 0 for w in (loss.gamma2, loss.beta2, loss.beta3, loss.gamma4)):
         return vgg16_features(None, convention=config.vgg_convention, seed=config.seed)
     path = DEFAULT_VGG_WEIGHTS if config.vgg_weights == "default" else Path(config.vgg_weights)
     return vgg16_features(path, convention=config.vgg_convention)
@@ -259,11 +274,11 @@ def _train(config: TrainConfig, dist, device, *, resume, progress: bool, callbac
         model = model.to(device)  # before the optimiser is built: it keeps its state beside the parameters
         optimizer = torch.optim.Adam(trainable_parameters(model, config.trainable), lr=config.lr,
                                      weight_decay=config.weight_decay)
-        loss_fn = FusionLoss(_vgg(config), **asdict(config.loss)).to(device)
+        loss_fn = FusionLoss(_vgg(config), **asdict(config.loss)).to(device)  # (VGG unused: random, not read)
         # the feature cache: the sources' VGG targets per sample, for batches with keys ("resize")
         # each process of a machine keeps its own cache: the budget is shared among them
-        cache = (SourceTargetCache(loss_fn, config.feature_cache_mb / dist.local_world) if config.feature_cache_mb
-                 else None)
+        cache = (SourceTargetCache(loss_fn, config.feature_cache_mb / dist.local_world)
+                 if config.feature_cache_mb and loss_fn.uses_vgg else None)
         off = fast_allowed(device, config.precision)
         forward, fast, fast_reason = (_forward(model, config.fast) if off is None or not config.fast
                                       else (_eager_forward, False, off))
@@ -278,7 +293,7 @@ def _train(config: TrainConfig, dist, device, *, resume, progress: bool, callbac
             optimizer.load_state_dict(ckpt["optimizer"])
             _set_rng_state(ckpt["rng"], sampler)
             history = [{**dict.fromkeys(LATER_TERMS, 0.0), **r} for r in ckpt["history"]]  # older runs: 0
-            val_history = [dict(r) for r in ckpt.get("val_history", [])]
+            val_history = [_with_later_terms(r) for r in ckpt.get("val_history", [])]
             if "selection" in ckpt:
                 selection.load_state_dict(ckpt["selection"])
         start = ckpt["step"] if ckpt is not None else 0

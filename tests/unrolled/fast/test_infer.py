@@ -180,3 +180,16 @@ def test_the_task_queue_cuts_strips_for_every_thread_and_stops_on_an_interrupt()
         fast.run_tasks(job, range(200), 2)
     time.sleep(0.1)
     assert len(done) < 100  # the jobs not yet started were cancelled (and none runs later)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_thresholds_of_one_sign_equal_eager(random_net, sign, rng):
+    """All thresholds >= 0 take the kernels' clamp form of the soft threshold, any negative one the general form."""
+    import copy
+
+    net = copy.deepcopy(random_net)
+    with torch.no_grad():
+        for branch in (net.ir, net.vi):
+            branch.theta.copy_(sign * (branch.theta.abs() + 1e-3))
+    ir, vi = rng.random((37, 53)), rng.random((37, 53))
+    assert_close(fast_forward(net, ir, vi), eager(net, ir, vi))

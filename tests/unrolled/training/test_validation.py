@@ -224,3 +224,34 @@ def test_the_decoder_weights_of_the_algorithm1_start_come_from_the_config(tmp_pa
         tiny(tmp_path, init="algorithm1", init_sparse=(0, 0), model=model)
     with pytest.raises(ValueError, match="with fusion='add'"):
         tiny(tmp_path, init="algorithm1", init_low=(0.2, 0.8), model=LRRNetConfig(n=8, fusion="add"))
+
+
+def test_a_run_checkpointed_before_the_content_term_existed_resumes_with_it_as_zero(tmp_path, pairs_dir):
+    config = tiny(tmp_path / "run", data=(str(pairs_dir),), sampling="resize", crop=32, steps=2, val_fraction=0.34,
+                  val_every=2, checkpoint_every=2)
+    train(config, progress=False)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    for row in ckpt["history"]:  # as an older version wrote them: no "content" term in the loss or the log
+        del row["content"]
+    for row in ckpt["val_history"]:
+        del row["val_content"]
+    torch.save(ckpt, tmp_path / "run" / "checkpoint.pt")
+    train(replace(config, steps=4), resume=tmp_path / "run", progress=False)
+    log, val = read_log(tmp_path / "run" / "log.csv"), read_log(tmp_path / "run" / "val.csv")
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and all(r["content"] == 0.0 for r in log)
+    assert [r["step"] for r in val] == [0, 2, 4] and all(r["val_content"] == 0.0 for r in val)
+    assert all(set(r) == set(val[-1]) for r in val)  # every row has every column
+
+
+def test_without_vgg_terms_no_vgg_runs_even_with_a_feature_cache(tmp_path, pairs_dir, monkeypatch):
+    from unrolled.training import losses
+
+    loss = replace(tiny(tmp_path).loss, gamma1=0.0, gamma2=0.0, beta2=0.0, beta3=0.0, gamma4=0.0, gamma_grad=1.0)
+    config = tiny(tmp_path / "run", data=(str(pairs_dir),), sampling="resize", crop=32, steps=3, loss=loss,
+                  feature_cache_mb=16, vgg_weights=str(tmp_path / "no-such-vgg.pth"))  # never read
+    calls = []
+    forward = losses.VGGFeatures.forward
+    monkeypatch.setattr(losses.VGGFeatures, "forward", lambda self, x: calls.append(len(x)) or forward(self, x))
+    summary = train(config, progress=False)
+    assert calls == [] and summary.steps == 3
+    assert all(r["content"] > 0 and r["total"] == r["content"] for r in read_log(summary.log))
