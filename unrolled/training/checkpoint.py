@@ -12,8 +12,9 @@ import torch
 from .._atomic import safe_torch_load
 from .config import TrainConfig
 from .data import CropSampler
+from .log import LATER_TERMS
 
-__all__ = ["load_checkpoint", "CHECKPOINT"]
+__all__ = ["load_checkpoint", "with_later_terms", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.pt"
 _FORMAT, _VERSION = "llrr-train-checkpoint", 1
@@ -84,3 +85,15 @@ def _check_resumable(ckpt: dict, config: TrainConfig, names: list[str], val_name
                          f"folders now give {len(val_names)} validation pairs, or others")
 
 
+def with_later_terms(row: dict) -> dict:
+    """A validation row of a run checkpointed before a loss term existed, with that term's ``val_`` column (0: it was
+    not in the loss) where the validator now puts it, just before ``val_total``."""
+    missing = [f"val_{t}" for t in LATER_TERMS if f"val_{t}" not in row]
+    if not missing or "val_total" not in row:
+        return dict(row)
+    out = {}
+    for key, value in row.items():
+        if key == "val_total":
+            out.update(dict.fromkeys(missing, 0.0))
+        out[key] = value
+    return out

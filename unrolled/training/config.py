@@ -22,7 +22,7 @@ from ..nets.lrrnet import LRRNetConfig
 from .data import SAMPLINGS
 from .init import check_mix
 
-__all__ = ["TrainConfig", "LossWeights", "VGG_CONVENTIONS"]
+__all__ = ["TrainConfig", "LossWeights", "VGG_CONVENTIONS", "trainable_parameters"]
 
 VGG_CONVENTIONS = ("caffe-grey255", "torchvision")
 INITS = ("random", "algorithm1")
@@ -370,3 +370,21 @@ def _toml_value(v) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def trainable_parameters(model, patterns) -> list:
+    """The parameters of ``model`` whose names match one of the fnmatch ``patterns`` (``TrainConfig.trainable``); the
+    others are frozen (``requires_grad`` False). A pattern that matches nothing is an error naming it."""
+    from fnmatch import fnmatchcase
+
+    named = list(model.named_parameters())
+    unused = [q for q in patterns if not any(fnmatchcase(n, q) for n, _ in named)]
+    if unused:
+        raise ValueError(f"trainable: pattern(s) {unused} match no parameter of the model; its parameters are named "
+                         f"like {[n for n, _ in named[:3]]} ... {named[-1][0]!r}")
+    chosen = []
+    for name, p in named:
+        p.requires_grad_(any(fnmatchcase(name, q) for q in patterns))
+        if p.requires_grad:
+            chosen.append(p)
+    return chosen

@@ -47,8 +47,17 @@ import torch
 from .._atomic import atomic_torch_save, atomic_write_text, sha256_file
 from .._threads import set_threads
 from ..nets.lrrnet import LRRNet
-from .checkpoint import _FORMAT, _VERSION, _check_resumable, _on_cpu, _rng_state, _set_rng_state, load_checkpoint
-from .config import TrainConfig
+from .checkpoint import (
+    _FORMAT,
+    _VERSION,
+    _check_resumable,
+    _on_cpu,
+    _rng_state,
+    _set_rng_state,
+    load_checkpoint,
+    with_later_terms,
+)
+from .config import TrainConfig, trainable_parameters
 from .data import CropSampler, PairDataset
 from .log import LATER_TERMS, TERMS, NullLog, TrainLog, finite_row, plot_losses, write_rows
 from .validation import LossValidator, Selection, combine_validators, split_pairs
@@ -83,20 +92,6 @@ class TrainSummary:
     stopped_early: bool = False
     rank: int = 0
     world: int = 1
-
-
-def _with_later_terms(row: dict) -> dict:
-    """A validation row of a run checkpointed before a loss term existed, with that term's ``val_`` column (0: it was
-    not in the loss) where the validator now puts it, just before ``val_total``."""
-    missing = [f"val_{t}" for t in LATER_TERMS if f"val_{t}" not in row]
-    if not missing or "val_total" not in row:
-        return dict(row)
-    out = {}
-    for key, value in row.items():
-        if key == "val_total":
-            out.update(dict.fromkeys(missing, 0.0))
-        out[key] = value
-    return out
 
 
 def _vgg(config: TrainConfig):
@@ -145,24 +140,6 @@ def initial_model(config: TrainConfig, dataset: PairDataset) -> LRRNet:
 
 def _eager_forward(model: LRRNet, ir01: torch.Tensor, vi01: torch.Tensor) -> torch.Tensor:
     return model(ir01, vi01)
-
-
-def trainable_parameters(model: torch.nn.Module, patterns) -> list[torch.nn.Parameter]:
-    """The parameters of ``model`` whose names match one of the fnmatch ``patterns`` (``TrainConfig.trainable``); the
-    others are frozen (``requires_grad`` False). A pattern that matches nothing is an error naming it."""
-    from fnmatch import fnmatchcase
-
-    named = list(model.named_parameters())
-    unused = [q for q in patterns if not any(fnmatchcase(n, q) for n, _ in named)]
-    if unused:
-        raise ValueError(f"trainable: pattern(s) {unused} match no parameter of the model; its parameters are named "
-                         f"like {[n for n, _ in named[:3]]} ... {named[-1][0]!r}")
-    chosen = []
-    for name, p in named:
-        p.requires_grad_(any(fnmatchcase(name, q) for q in patterns))
-        if p.requires_grad:
-            chosen.append(p)
-    return chosen
 
 
 def _save_weights(model: LRRNet, config: TrainConfig, out: Path, history: list[dict], n_pairs: int,
@@ -293,7 +270,7 @@ def _train(config: TrainConfig, dist, device, *, resume, progress: bool, callbac
             optimizer.load_state_dict(ckpt["optimizer"])
             _set_rng_state(ckpt["rng"], sampler)
             history = [{**dict.fromkeys(LATER_TERMS, 0.0), **r} for r in ckpt["history"]]  # older runs: 0
-            val_history = [_with_later_terms(r) for r in ckpt.get("val_history", [])]
+            val_history = [with_later_terms(r) for r in ckpt.get("val_history", [])]
             if "selection" in ckpt:
                 selection.load_state_dict(ckpt["selection"])
         start = ckpt["step"] if ckpt is not None else 0
