@@ -62,6 +62,9 @@ class LossWeights:
     gamma_grad: float = 0.0
     """The content term (:func:`unrolled.training.losses.content_loss`: brighter source, stronger edge), not in the
     paper; 0: off (the paper)."""
+    balance_edges: float = 0.0
+    """Not a weight: > 0 rescales each source's edge map to the pair's mean edge strength before the content term's
+    maximum (:func:`unrolled.training.losses.content_loss`); 0: the plain maximum."""
 
     def __post_init__(self):
         for f in fields(self):

@@ -125,18 +125,27 @@ def sobel_magnitude(images: torch.Tensor) -> torch.Tensor:
 
 
 def content_loss(fused255: torch.Tensor, ir255: torch.Tensor, vi255: torch.Tensor, *, gamma_int: float = 1.0,
-                 gamma_grad: float = 1.0) -> torch.Tensor:
+                 gamma_grad: float = 1.0, balance_edges: bool = False) -> torch.Tensor:
     """``gamma_int mean|I_f - max(I_ir, I_vi)| + gamma_grad mean| |grad I_f| - max(|grad I_ir|, |grad I_vi|) |``.
 
     Not part of the paper's loss (module docstring): the targets are each pixel's brighter source and each pixel's
-    stronger edge (:func:`sobel_magnitude`), all images on [0, 255]; the sources are constants.
+    stronger edge (:func:`sobel_magnitude`), all images on [0, 255]; the sources are constants. ``balance_edges``:
+    each source's edge map is first rescaled, per image, to the mean edge strength of the two sources, so that the
+    maximum picks each source where its edges are strong for that source rather than where they are strong in grey
+    levels (on RoadScene the infrared edges are the stronger ones on most pixels).
     """
     ir255, vi255 = ir255.detach().to(fused255.dtype), vi255.detach().to(fused255.dtype)
     terms = []
     if gamma_int > 0:
         terms.append(gamma_int * (fused255 - torch.maximum(ir255, vi255)).abs().mean())
     if gamma_grad > 0:
-        target = torch.maximum(sobel_magnitude(ir255), sobel_magnitude(vi255))
+        e_ir, e_vi = sobel_magnitude(ir255), sobel_magnitude(vi255)
+        if balance_edges:
+            m_ir = e_ir.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+            m_vi = e_vi.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+            common = (m_ir + m_vi) / 2
+            e_ir, e_vi = e_ir * (common / m_ir), e_vi * (common / m_vi)
+        target = torch.maximum(e_ir, e_vi)
         terms.append(gamma_grad * (sobel_magnitude(fused255) - target).abs().mean())
     return torch.stack(terms).sum() if terms else fused255.new_zeros(())
 
@@ -183,7 +192,8 @@ class FusionLoss(nn.Module):
         standard deviation (:func:`with_contrast`), a deviation that makes ``w_ir`` and ``w_vi`` independent of the
         data's contrast.
     gamma_int, gamma_grad : float
-        Weights of the content term (:func:`content_loss`, not in the paper); 0 (default) switches it off. When the
+        Weights of the content term (:func:`content_loss`, not in the paper); 0 (default) switches it off.
+        ``balance_edges > 0`` rescales the sources' edge maps to a common strength first. When the
         four VGG terms are all off (gamma2, beta2, beta3, gamma4 = 0) VGG-16 is not run at all.
 
     Notes
@@ -211,19 +221,21 @@ class FusionLoss(nn.Module):
 
     def __init__(self, vgg: VGGFeatures, *, gamma1: float = 10.0, gamma2: float = 1.5, w_vi: float = 0.5,
                  w_ir: float = 3.0, beta2: float = 0.01, beta3: float = 0.5, gamma4: float = 2000.0,
-                 middle_contrast: float = 0.0, gamma_int: float = 0.0, gamma_grad: float = 0.0):
+                 middle_contrast: float = 0.0, gamma_int: float = 0.0, gamma_grad: float = 0.0,
+                 balance_edges: float = 0.0):
         super().__init__()
         if not isinstance(vgg, VGGFeatures):
             raise TypeError(f"vgg must be a VGGFeatures (build it with vgg16_features), got {type(vgg).__name__}")
         self.vgg = vgg
         weights = dict(gamma1=gamma1, gamma2=gamma2, w_vi=w_vi, w_ir=w_ir, beta2=beta2, beta3=beta3, gamma4=gamma4,
-                       middle_contrast=middle_contrast, gamma_int=gamma_int, gamma_grad=gamma_grad)
+                       middle_contrast=middle_contrast, gamma_int=gamma_int, gamma_grad=gamma_grad,
+                       balance_edges=balance_edges)
         for name, value in weights.items():
             setattr(self, name, _check_weight(name, value))
 
     def extra_repr(self) -> str:
         names = ("gamma1", "gamma2", "w_vi", "w_ir", "beta2", "beta3", "gamma4", "middle_contrast", "gamma_int",
-                 "gamma_grad")
+                 "gamma_grad", "balance_edges")
         return ", ".join(f"{k}={getattr(self, k)}" for k in names)
 
     @property
@@ -294,7 +306,8 @@ class FusionLoss(nn.Module):
         if targets is not None:
             self._check_targets(targets, output.shape[0], *output.shape[2:])
         fused = minmax_255(output)
-        content = content_loss(fused, ir255, vi255, gamma_int=self.gamma_int, gamma_grad=self.gamma_grad)
+        content = content_loss(fused, ir255, vi255, gamma_int=self.gamma_int, gamma_grad=self.gamma_grad,
+                               balance_edges=self.balance_edges > 0)
         vi255 = vi255.detach().to(fused.dtype)
         if not self.uses_vgg:  # the content term alone (and perhaps the pixel term): no VGG-16 at all
             zero = fused.new_zeros(())

@@ -402,3 +402,17 @@ def test_the_content_term_adds_to_the_total_and_without_vgg_terms_vgg_never_runs
     assert [terms[k].item() for k in ("shallow", "middle", "deep")] == [0.0, 0.0, 0.0]
     np.testing.assert_allclose(terms["total"].item(), terms["pixel"].item() + want.item(), rtol=1e-12)
     assert out.grad is not None and out.grad.abs().sum() > 0
+
+
+def test_balanced_edges_rescale_each_source_to_the_pairs_mean_edge_strength():
+    rng = np.random.default_rng(10)
+    f, a, b = rng.random((2, 1, 12, 14)) * 255, rng.random((2, 1, 12, 14)) * 255, rng.random((2, 1, 12, 14)) * 60
+    got = content_loss(*(torch.from_numpy(x) for x in (f, a, b)), gamma_int=0.0, gamma_grad=1.0, balance_edges=True)
+    want = []
+    for k in range(2):
+        ef, ea, eb = (_sobel_scipy(x[k, 0]) for x in (f, a, b))
+        common = (ea.mean() + eb.mean()) / 2
+        want.append(np.abs(ef - np.maximum(ea * common / ea.mean(), eb * common / eb.mean())).mean())
+    np.testing.assert_allclose(got.item(), np.mean(want), rtol=1e-12)
+    plain = content_loss(*(torch.from_numpy(x) for x in (f, a, b)), gamma_int=0.0, gamma_grad=1.0)
+    assert abs(plain.item() - got.item()) > 1  # the visible edges (a quarter of the contrast) now count
