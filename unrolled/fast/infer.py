@@ -10,9 +10,11 @@ parameters and evaluates the same function in float32, differently organised (:m
   :mod:`solvers._jit`);
 * the image is swept row by row as a wavefront through the T blocks, keeping only ``2T + 2`` rows of the maps alive:
   no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) exists, and a row carries one column of padding on
-  each side; wide images are cut into vertical strips that overlap by the branch's receptive radius;
-* the two branches, and the strips, are independent tasks that a pool of threads (``threads=``, default
-  :func:`default_threads`: ``THREADS_PER_CORE`` per numba thread) takes from one queue (:func:`run_tasks`); strips are
+  each side; images wider than ``MAX_STRIP`` are cut into vertical strips, and images are cut into horizontal bands
+  to give every thread work, both overlapping by the branch's receptive radius (long rows run faster than narrow
+  strips, so threads are occupied by cutting rows);
+* the two branches, the strips and the bands are independent tasks that a pool of threads (``threads=``, default
+  :func:`default_threads`: ``THREADS_PER_CORE`` per numba thread) takes from one queue (:func:`run_tasks`); bands are
   cut so that each thread has at least ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process
   does less of the work instead of holding up a fixed share of it. The decoder's last convolution runs in row bands
   on the same threads; the kernels release the GIL.
@@ -55,14 +57,14 @@ __all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "forward
 
 MAX_STRIP = 640  # widest strip (output columns) a task streams; with the row-vectorised kernels wider rows run faster
 # (1920 x 1080, sgemm 315 GFLOP/s: 1.56 s at 640 against 1.72 s at 320; the channels-last kernels preferred 320)
-_MIN_STRIP = 64  # narrowest strip worth its overlap when strips are cut only to occupy more threads
+_MIN_BAND = 64  # fewest rows of a band worth its overlap when bands are cut only to occupy more threads
 TASKS_PER_THREAD = 1
-"""Strips are cut so that each thread has at least this many tasks to take from the shared queue: a thread that
-runs slower (another process on its core) takes fewer of them instead of holding up a fixed half. More tasks cost
-overlap columns and, with the row-vectorised kernels, narrower rows: at 640 x 480 (sgemm 315 GFLOP/s), 4 threads,
-1 task each (strips of 320 columns) took 0.260 s idle, 0.341 s beside a spinning process and 0.426 s beside a
-2-thread BLAS process, against 0.332 / 0.437 / 0.531 s with 2 tasks each (strips of 160). With the earlier
-channels-last kernels 2 was the best of 1, 2, 4 and 8."""
+"""Bands are cut so that each thread has at least this many tasks to take from the shared queue: a thread that runs
+slower (another process on its core) takes fewer of them instead of holding up a fixed half. More tasks cost overlap
+rows: at 640 x 480 (sgemm 315 GFLOP/s), 4 threads, 1 task each (then strips of 320 columns) took 0.260 s idle,
+0.341 s beside a spinning process and 0.426 s beside a 2-thread BLAS process, against 0.332 / 0.437 / 0.531 s with 2
+tasks each (strips of 160); bands of whole rows instead of strips: 0.226 s against 0.250 s for the branches. With the
+earlier channels-last kernels 2 tasks per thread was the best of 1, 2, 4 and 8."""
 THREADS_PER_CORE = 2
 """Threads of the default pool per numba thread (:func:`default_threads`). Measured at 640 x 480 (sgemm 72 GFLOP/s):
 idle 0.665 s with 2 per core against 0.673 s with 1; beside a spinning process 1.32x the idle time against 1.55x,
@@ -121,17 +123,27 @@ def _stack(per_branch: list[tuple]) -> list[np.ndarray]:
     return [np.ascontiguousarray(np.stack(arrays)) for arrays in zip(*per_branch, strict=True)]
 
 
-def _strips(width: int, halo: int, n_images: int, strip: int | None, threads: int) -> np.ndarray:
-    """Rows ``(compute_lo, compute_hi, out_lo, out_hi)`` of vertical strips covering ``width`` columns."""
-    if strip is None:
-        n = -(-width // MAX_STRIP)
-        if threads > 1:
-            n = max(n, min(-(-TASKS_PER_THREAD * threads // n_images), width // _MIN_STRIP))
-    else:
-        n = -(-width // strip)
-    edges = np.linspace(0, width, max(n, 1) + 1).round().astype(np.int64)
-    rows = [(max(a - halo, 0), min(b + halo, width), a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+def _cuts(length: int, halo: int, n: int) -> np.ndarray:
+    """Rows ``(compute_lo, compute_hi, out_lo, out_hi)`` of ``n`` pieces covering ``length`` with ``halo`` overlap."""
+    edges = np.linspace(0, length, max(n, 1) + 1).round().astype(np.int64)
+    rows = [(max(a - halo, 0), min(b + halo, length), a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def _strips(width: int, halo: int, n_images: int, strip: int | None, threads: int) -> np.ndarray:
+    """Vertical strips covering ``width`` columns (:func:`_cuts` rows): at most ``strip`` (default ``MAX_STRIP``)
+    columns each. Threads are occupied by cutting rows instead (:func:`_bands`): the kernels run faster on long rows."""
+    return _cuts(width, halo, -(-width // (MAX_STRIP if strip is None else strip)))
+
+
+def _bands(height: int, halo: int, n_tasks: int, strip: int | None, threads: int) -> np.ndarray:
+    """Horizontal bands covering ``height`` rows (:func:`_cuts` rows), so that the ``n_tasks`` (image, strip) tasks
+    become at least ``TASKS_PER_THREAD`` per thread, none under ``_MIN_BAND`` rows; one band when ``strip`` is given
+    or with one thread."""
+    n = 1
+    if strip is None and threads > 1:
+        n = max(1, min(-(-TASKS_PER_THREAD * threads // n_tasks), height // _MIN_BAND))
+    return _cuts(height, halo, n)
 
 
 def _check_count(name: str, value) -> int | None:
@@ -172,28 +184,31 @@ def _as_images(name: str, x, batch: bool) -> np.ndarray:
 
 def _run(images: np.ndarray, weights: list[np.ndarray], strip: int | None, threads: int | None, keep_maps: bool):
     """Decoded parts (B, 2, H, W) of the B images (one branch's weights each) and, if ``keep_maps``, their maps
-    (B, H, W, K); (branch, strip) tasks run on ``threads`` threads (default :func:`default_threads`)."""
+    (B, H, W, K); (branch, strip, band) tasks run on ``threads`` threads (default :func:`default_threads`)."""
     B, H, W = images.shape
     K, T = weights[0].shape[2], weights[4].shape[1]
     threads = default_threads() if threads is None else threads
     strips = _strips(W, 2 * T + 2, B, strip, threads)
+    bands = _bands(H, 2 * T + 2, B * len(strips), strip, threads)
     parts = np.empty((B, 2, H, W), np.float32)
     maps = np.empty((B, H, W, K) if keep_maps else (B, 1, 1, 1), np.float32)
-    single = len(strips) == 1
+    single = len(strips) == 1 and len(bands) == 1
+    tiles = [(b, s, r) for b in range(B) for s in range(len(strips)) for r in range(len(bands))]
 
     def task(job: int) -> None:
-        b, s = divmod(job, len(strips))
+        b, s, r = tiles[job]
         ca, cb, oa, ob = (int(v) for v in strips[s])
-        out = parts[b] if single else np.empty((2, H, ob - oa), np.float32)
-        m = maps[b] if single or not keep_maps else np.empty((H, ob - oa, K), np.float32)
-        branch_strip(np.ascontiguousarray(images[b, :, ca:cb]), _columns(ca, cb, W), oa - ca, ob - ca,
+        ra, rb, ya, yb = (int(v) for v in bands[r])
+        out = parts[b] if single else np.empty((2, rb - ra, ob - oa), np.float32)
+        m = maps[b] if single or not keep_maps else np.empty((rb - ra, ob - oa, K), np.float32)
+        branch_strip(np.ascontiguousarray(images[b, ra:rb, ca:cb]), _columns(ca, cb, W), oa - ca, ob - ca,
                      *(w[b] for w in weights), out, keep_maps, m)
-        if not single:
-            parts[b, :, :, oa:ob] = out
+        if not single:  # a band's rows beyond its output rows reflect at its edges: wrong, but only in the overlap
+            parts[b, :, ya:yb, oa:ob] = out[:, ya - ra:yb - ra]
             if keep_maps:
-                maps[b, :, oa:ob] = m
+                maps[b, ya:yb, oa:ob] = m[ya - ra:yb - ra]
 
-    run_tasks(task, range(B * len(strips)), threads)
+    run_tasks(task, range(len(tiles)), threads)
     return parts, maps
 
 

@@ -87,10 +87,11 @@ def test_reproduces_the_released_outputs(official_net, name):
     assert diff.max() <= 1 and (diff == 0).mean() >= 0.999
 
 
-@pytest.mark.parametrize("strip, threads", [(1, 2), (7, 1), (33, 3), (1000, 2), (None, None)])
+@pytest.mark.parametrize("strip, threads", [(1, 2), (7, 1), (33, 3), (1000, 2), (None, None), (None, 5)])
 def test_strips_and_threads_change_nothing(random_net, strip, threads, rng):
-    """Exact equality: every pixel is computed by one task in one fixed order, and no reduction crosses threads."""
-    ir, vi = rng.random((45, 97)), rng.random((45, 97))
+    """Exact equality: every pixel is computed by one task in one fixed order, and no reduction crosses threads
+    (with 5 threads the 140 rows are cut into two bands)."""
+    ir, vi = rng.random((140, 97)), rng.random((140, 97))
     np.testing.assert_array_equal(fast_forward(random_net, ir, vi, strip=strip, threads=threads),
                                   fast_forward(random_net, ir, vi, threads=1))
 
@@ -161,13 +162,16 @@ def test_bad_input(random_net):
 def test_the_task_queue_cuts_strips_for_every_thread_and_stops_on_an_interrupt():
     from unrolled.fast import infer as fast
 
-    # 640 columns, 2 images, 2 threads: about TASKS_PER_THREAD tasks per thread, strips of >= 64 columns
-    rows = fast._strips(640, 10, 2, None, 2)
-    assert len(rows) * 2 >= fast.TASKS_PER_THREAD * 2 and (rows[:, 3] - rows[:, 2]).min() >= 64
-    assert len(fast._strips(2 * fast.MAX_STRIP, 10, 2, None, 1)) == 2  # one thread: no cutting beyond MAX_STRIP
-    assert len(fast._strips(fast.MAX_STRIP, 10, 2, None, 1)) == 1
-    assert len(fast._strips(640, 10, 2, None, 8)) * 2 >= fast.TASKS_PER_THREAD * 8  # more threads, more strips
-    assert len(fast._strips(100, 10, 2, None, 8)) == 1  # but none narrower than 64 columns
+    # strips only where a row is longer than MAX_STRIP; bands of rows so that each thread has TASKS_PER_THREAD tasks
+    assert len(fast._strips(2 * fast.MAX_STRIP, 10, 2, None, 8)) == 2 and len(fast._strips(640, 10, 2, None, 8)) == 1
+    assert len(fast._strips(640, 10, 2, 100, 1)) == 7  # an explicit strip width
+    bands = fast._bands(480, 10, 2, None, 8)  # 2 tasks (images x strips), 8 threads: 4 bands each
+    assert len(bands) * 2 >= fast.TASKS_PER_THREAD * 8 and (bands[:, 3] - bands[:, 2]).min() >= 64
+    assert bands[0, 0] == 0 and bands[-1, 1] == 480 and (bands[1:, 2] == bands[:-1, 3]).all()  # cover, no gap
+    assert (bands[1:, 0] == bands[1:, 2] - 10).all()  # the overlap above each inner edge
+    assert len(fast._bands(480, 10, 2, None, 1)) == 1  # one thread: no bands
+    assert len(fast._bands(100, 10, 2, None, 8)) == 1  # and none under 64 rows
+    assert len(fast._bands(480, 10, 2, 320, 8)) == 1  # nor with an explicit strip width
     done = []
 
     def job(k):
@@ -193,3 +197,9 @@ def test_thresholds_of_one_sign_equal_eager(random_net, sign, rng):
             branch.theta.copy_(sign * (branch.theta.abs() + 1e-3))
     ir, vi = rng.random((37, 53)), rng.random((37, 53))
     assert_close(fast_forward(net, ir, vi), eager(net, ir, vi))
+
+
+def test_the_maps_of_a_branch_cut_into_bands_equal_one_task(random_net, rng):
+    x = rng.random((200, 90))  # 6 threads: 3 bands of rows
+    one, many = fast_branch(random_net.ir, x, threads=1), fast_branch(random_net.ir, x, threads=6)
+    assert all(torch.equal(a, b) for a, b in zip(one, many, strict=True))
