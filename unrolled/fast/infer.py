@@ -27,8 +27,8 @@ Outputs equal the eager modules up to float32 rounding (relative differences aro
 differentiable: results are numpy arrays (or tensors without history). The numba kernels are compiled once and
 cached on disk (the first call of a fresh installation compiles for about 6 s; later processes load them in 0.3 s).
 
-Measured on 2 AVX-512 cores (Intel Xeon, sgemm 310 GFLOP/s), random weights: a 640 x 480 pair in 0.29 s (eager:
-10 s), 3840 x 2160 in 7.7 s with a peak RSS under 0.95 GB (process included); benchmarks/RESULTS.md has the current
+Measured on 2 AVX-512 cores (Intel Xeon, sgemm 330 GFLOP/s), random weights: a 640 x 480 pair in 0.26 s (eager:
+10 s), 3840 x 2160 in 7.2 s with a peak RSS under 0.95 GB (process included); benchmarks/RESULTS.md has the current
 figures beside the sgemm of their run.
 
 Use :func:`fast_supported` to decide: it accepts the "llrr" extractor with 3 x 3 kernels, one image channel, either
