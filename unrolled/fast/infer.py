@@ -130,7 +130,7 @@ def _cuts(length: int, halo: int, n: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-def _strips(width: int, halo: int, n_images: int, strip: int | None, threads: int) -> np.ndarray:
+def _strips(width: int, halo: int, strip: int | None) -> np.ndarray:
     """Vertical strips covering ``width`` columns (:func:`_cuts` rows): at most ``strip`` (default ``MAX_STRIP``)
     columns each. Threads are occupied by cutting rows instead (:func:`_bands`): the kernels run faster on long rows."""
     return _cuts(width, halo, -(-width // (MAX_STRIP if strip is None else strip)))
@@ -188,7 +188,7 @@ def _run(images: np.ndarray, weights: list[np.ndarray], strip: int | None, threa
     B, H, W = images.shape
     K, T = weights[0].shape[2], weights[4].shape[1]
     threads = default_threads() if threads is None else threads
-    strips = _strips(W, 2 * T + 2, B, strip, threads)
+    strips = _strips(W, 2 * T + 2, strip)
     bands = _bands(H, 2 * T + 2, B * len(strips), strip, threads)
     parts = np.empty((B, 2, H, W), np.float32)
     maps = np.empty((B, H, W, K) if keep_maps else (B, 1, 1, 1), np.float32)

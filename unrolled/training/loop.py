@@ -95,10 +95,9 @@ class TrainSummary:
 
 
 def _vgg(config: TrainConfig):
-    from .losses import DEFAULT_VGG_WEIGHTS, vgg16_features
+    from .losses import DEFAULT_VGG_WEIGHTS, uses_vgg, vgg16_features
 
-    loss = config.loss
-    if config.vgg_weights == "random" or not any(w > 0 for w in (loss.gamma2, loss.beta2, loss.beta3, loss.gamma4)):
+    if config.vgg_weights == "random" or not uses_vgg(config.loss):
         return vgg16_features(None, convention=config.vgg_convention, seed=config.seed)
     path = DEFAULT_VGG_WEIGHTS if config.vgg_weights == "default" else Path(config.vgg_weights)
     return vgg16_features(path, convention=config.vgg_convention)

@@ -38,7 +38,7 @@ from ..inference import MINMAX_EPS
 from .vgg import CONVENTIONS, DEFAULT_VGG_WEIGHTS, VGGFeatures, vgg16_features
 
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
-           "gram", "minmax_255", "with_contrast", "sobel_magnitude", "content_loss", "CONVENTIONS",
+           "gram", "minmax_255", "with_contrast", "sobel_magnitude", "content_loss", "uses_vgg", "CONVENTIONS",
            "DEFAULT_VGG_WEIGHTS", "MINMAX_EPS", "SOURCE_TARGETS"]
 
 #: Names of the sources' part of the loss (:meth:`FusionLoss.source_targets`): Phi1(I_vi) (Eq. 12), the middle
@@ -104,6 +104,16 @@ def middle_loss(fused_phi: Sequence[torch.Tensor], ir_phi: Sequence[torch.Tensor
 def deep_loss(fused_phi4: torch.Tensor, ir_phi4: torch.Tensor) -> torch.Tensor:
     """Eq. 14: ``mean((Gram(Phi^4(I_f)) - Gram(Phi^4(I_ir)))^2)`` on relu4_3 features (mean over N, C, C)."""
     return F.mse_loss(gram(fused_phi4), gram(ir_phi4))
+
+
+VGG_TERMS = ("gamma2", "beta2", "beta3", "gamma4")
+"""The weights of the terms that need VGG-16 features (Eq. 12-14)."""
+
+
+def uses_vgg(weights) -> bool:
+    """True if any of :data:`VGG_TERMS` is > 0 on ``weights`` (a :class:`FusionLoss` or the config's ``LossWeights``):
+    otherwise VGG-16 never needs to run."""
+    return any(getattr(weights, name) > 0 for name in VGG_TERMS)
 
 
 _SOBEL = torch.tensor([[[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]],
@@ -241,7 +251,7 @@ class FusionLoss(nn.Module):
     @property
     def uses_vgg(self) -> bool:
         """False when every VGG term is off (gamma2, beta2, beta3, gamma4 = 0): then VGG-16 never runs."""
-        return any(w > 0 for w in (self.gamma2, self.beta2, self.beta3, self.gamma4))
+        return uses_vgg(self)
 
     def source_targets(self, ir255: torch.Tensor, vi255: torch.Tensor) -> dict[str, torch.Tensor]:
         """The sources' part of the loss for a batch, detached: one VGG-16 call on ``[ir255; vi255]``, no graph.
