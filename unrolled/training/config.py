@@ -65,6 +65,9 @@ class LossWeights:
     balance_edges: float = 0.0
     """Not a weight: > 0 rescales each source's edge map to the pair's mean edge strength before the content term's
     maximum (:func:`unrolled.training.losses.content_loss`); 0: the plain maximum."""
+    gamma_vif_ir: float = 0.0
+    gamma_vif_vi: float = 0.0
+    """Minus each source's VIF of the fused image (:func:`unrolled.training.vif_loss.vif_loss`); 0: off."""
 
     def __post_init__(self):
         for f in fields(self):
@@ -236,6 +239,8 @@ class TrainConfig:
             raise ValueError(f"vgg_convention must be one of {VGG_CONVENTIONS}, got {self.vgg_convention!r}")
         if not isinstance(self.loss, LossWeights):
             raise TypeError(f"loss must be a LossWeights, got {type(self.loss).__name__}")
+        if (self.loss.gamma_vif_ir > 0 or self.loss.gamma_vif_vi > 0) and self.crop < 72:
+            raise ValueError(f"loss.gamma_vif_ir/gamma_vif_vi need crop >= 72 (VIF's pyramid), got crop {self.crop}")
         if not isinstance(self.model, LRRNetConfig):
             raise TypeError(f"model must be an LRRNetConfig, got {type(self.model).__name__}")
         if self.model.channels != 1:

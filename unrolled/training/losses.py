@@ -11,7 +11,9 @@ that asks for each source's brighter pixel and stronger edge, as SeAFusion's and
 
     L_content = gamma_int || I_f - max(I_ir, I_vi) ||_1 + gamma_grad || |grad I_f| - max(|grad I_ir|, |grad I_vi|) ||_1
 
-with ``|grad I| = |Sobel_x * I| + |Sobel_y * I|`` (replicate padding) and each norm a mean over the pixels.
+with ``|grad I| = |Sobel_x * I| + |Sobel_y * I|`` (replicate padding) and each norm a mean over the pixels; and the
+paper's own VIF metric as a loss, ``-(gamma_vif_ir VIF(I_ir, I_f) + gamma_vif_vi VIF(I_vi, I_f))``
+(:mod:`.vif_loss`), added to the content term.
 
 Conventions (the authors' released training code, ../shared/specs/lrrnet-reference-code.md; docs/training.md lists
 every one and where ours could differ):
@@ -36,6 +38,7 @@ from torch import nn
 
 from ..inference import MINMAX_EPS
 from .vgg import CONVENTIONS, DEFAULT_VGG_WEIGHTS, VGGFeatures, vgg16_features
+from .vif_loss import vif_loss
 
 __all__ = ["VGGFeatures", "vgg16_features", "FusionLoss", "pixel_loss", "shallow_loss", "middle_loss", "deep_loss",
            "gram", "minmax_255", "with_contrast", "sobel_magnitude", "content_loss", "uses_vgg", "CONVENTIONS",
@@ -205,6 +208,9 @@ class FusionLoss(nn.Module):
         Weights of the content term (:func:`content_loss`, not in the paper); 0 (default) switches it off.
         ``balance_edges > 0`` rescales the sources' edge maps to a common strength first. When the
         four VGG terms are all off (gamma2, beta2, beta3, gamma4 = 0) VGG-16 is not run at all.
+    gamma_vif_ir, gamma_vif_vi : float
+        Weights of minus each source's VIF of the fused image (:func:`unrolled.training.vif_loss.vif_loss`: the paper's
+        VIF metric as a loss, not in the paper); 0 (default) switches them off. Added to the ``"content"`` term.
 
     Notes
     -----
@@ -232,20 +238,20 @@ class FusionLoss(nn.Module):
     def __init__(self, vgg: VGGFeatures, *, gamma1: float = 10.0, gamma2: float = 1.5, w_vi: float = 0.5,
                  w_ir: float = 3.0, beta2: float = 0.01, beta3: float = 0.5, gamma4: float = 2000.0,
                  middle_contrast: float = 0.0, gamma_int: float = 0.0, gamma_grad: float = 0.0,
-                 balance_edges: float = 0.0):
+                 balance_edges: float = 0.0, gamma_vif_ir: float = 0.0, gamma_vif_vi: float = 0.0):
         super().__init__()
         if not isinstance(vgg, VGGFeatures):
             raise TypeError(f"vgg must be a VGGFeatures (build it with vgg16_features), got {type(vgg).__name__}")
         self.vgg = vgg
         weights = dict(gamma1=gamma1, gamma2=gamma2, w_vi=w_vi, w_ir=w_ir, beta2=beta2, beta3=beta3, gamma4=gamma4,
                        middle_contrast=middle_contrast, gamma_int=gamma_int, gamma_grad=gamma_grad,
-                       balance_edges=balance_edges)
+                       balance_edges=balance_edges, gamma_vif_ir=gamma_vif_ir, gamma_vif_vi=gamma_vif_vi)
         for name, value in weights.items():
             setattr(self, name, _check_weight(name, value))
 
     def extra_repr(self) -> str:
         names = ("gamma1", "gamma2", "w_vi", "w_ir", "beta2", "beta3", "gamma4", "middle_contrast", "gamma_int",
-                 "gamma_grad", "balance_edges")
+                 "gamma_grad", "balance_edges", "gamma_vif_ir", "gamma_vif_vi")
         return ", ".join(f"{k}={getattr(self, k)}" for k in names)
 
     @property
@@ -318,6 +324,8 @@ class FusionLoss(nn.Module):
         fused = minmax_255(output)
         content = content_loss(fused, ir255, vi255, gamma_int=self.gamma_int, gamma_grad=self.gamma_grad,
                                balance_edges=self.balance_edges > 0)
+        if self.gamma_vif_ir > 0 or self.gamma_vif_vi > 0:
+            content = content + vif_loss(fused, ir255, vi255, gamma_ir=self.gamma_vif_ir, gamma_vi=self.gamma_vif_vi)
         vi255 = vi255.detach().to(fused.dtype)
         if not self.uses_vgg:  # the content term alone (and perhaps the pixel term): no VGG-16 at all
             zero = fused.new_zeros(())
