@@ -165,6 +165,21 @@ def plot_crops(res: dict, path, size: int = 160) -> Path:
     return save_figure(fig, path)
 
 
+def _trained_on_vif(weights) -> str:
+    """A warning for the header when ``weights`` (registry name or path) were trained on the VIF metric itself (their
+    sidecar's ``train_config.loss``), else ""."""
+    import json
+
+    from unrolled.weights import resolve_weights
+
+    side = Path(resolve_weights(weights)).with_suffix(".json")
+    loss = json.loads(side.read_text()).get("train_config", {}).get("loss", {}) if side.is_file() else {}
+    if loss.get("gamma_vif_ir", 0) > 0 or loss.get("gamma_vif_vi", 0) > 0:
+        return (" (trained with the paper's VIF metric as the loss: their VIF is not an independent measure, "
+                "docs/training.md)")
+    return ""
+
+
 def main(argv=None) -> None:
     from llrr.io import atomic_path
 
@@ -178,6 +193,7 @@ def main(argv=None) -> None:
     res = compare(args.ours, args.official, previous=args.previous)
     fig = plot_crops(res, args.figure)
     label = f"`{args.ours}`" if args.ours != "default" else "the shipped default weights (`weights=\"default\"`)"
+    label += _trained_on_vif(args.ours)
     with atomic_path(args.out) as tmp:
         tmp.write_text(render(res, ours_label=label, figure=str(fig),
                               previous_label=f"`{args.previous}`" if args.previous else None))

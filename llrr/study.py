@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from solvers._files import SHARED
 
-from .study_start import merged_log, mix_grid, mix_sweep, per_source_log, per_source_vif, seed_sweep
+from .study_start import merged_log, mix_grid, mix_sweep, per_source_log, per_source_vif, plot_validation, seed_sweep
 
 __all__ = ["GOAL_HIGHER", "NABF_SLACK", "balance", "main", "mix_grid", "mix_sweep", "per_source_log", "per_source_vif",
            "reference_validation", "rule_key", "score_folder", "seed_sweep", "select_step", "ship", "study"]
@@ -315,6 +315,8 @@ def main(argv=None) -> None:
                     "initialisation with these decoder weights on validation (mix_grid) and write a CSV")
     ap.add_argument("--per-source", action="store_true", help="score the per-source VIF terms of every validated "
                     "step of runs whose val.csv predates them (per_source_log), for the rules that use them")
+    ap.add_argument("--curves", type=Path, metavar="PNG", help="plot the validation VIF terms of the configs given "
+                    "against their steps, the rule's choice marked (plot_validation), instead of the table")
     ap.add_argument("--rule", default="goal", help="selection rule: goal, balance or metric:NAME "
                     "(default: %(default)s)")
     ap.add_argument("--out", type=Path, help="write the Markdown table here (default: print it)")
@@ -330,6 +332,16 @@ def main(argv=None) -> None:
         dest = ship(config, row["step"], args.ship, rule=args.rule, reference=reference, name=args.name,
                     description=args.description)
         print(f"wrote {dest} (step {row['step']})")
+        return
+    if args.curves is not None:
+        from unrolled.training.config import TrainConfig
+
+        configs = {Path(p).stem: TrainConfig.from_toml(p) for p in args.configs}
+        reference = reference_validation(next(iter(configs.values())))
+        runs = {k: merged_log(c.out_dir) for k, c in configs.items()}
+        chosen = {k: select_step(rows, args.rule, reference) for k, rows in runs.items()}
+        best = max(chosen, key=lambda k: rule_key(chosen[k], args.rule, reference))
+        print(f"wrote {plot_validation(runs, reference, args.curves, selected=(best, chosen[best]['step']))}")
         return
     if args.per_source:
         from unrolled.training.config import TrainConfig

@@ -279,3 +279,31 @@ def source_gains(ir: np.ndarray, vi: np.ndarray, fused: np.ndarray) -> tuple[flo
     A = np.stack([np.ravel(ir), np.ravel(vi), np.ones(np.size(ir))], axis=1).astype(np.float64)
     coef = np.linalg.lstsq(A, np.ravel(fused).astype(np.float64), rcond=None)[0]
     return float(coef[0]), float(coef[1])
+
+
+def plot_validation(runs: dict, reference: dict[str, float], path, *, selected: tuple[str, int] | None = None):
+    """Validation ``VIF_ir`` and ``VIF_vi`` against the step of each run (``{label: val.csv rows}``, e.g. from
+    :func:`merged_log`), the released checkpoint's values on the same pairs as dashed lines and ``selected``
+    ``(label, step)`` marked; written atomically as PNG. Returns ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .io import save_figure
+
+    fig = Figure(figsize=(11, 3.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.88, wspace=0.22)
+    for ax, term in zip(axes, ("VIF_ir", "VIF_vi"), strict=True):
+        for i, (label, rows) in enumerate(runs.items()):
+            kept = [r for r in rows if term in r]
+            ax.plot([r["step"] for r in kept], [r[term] for r in kept], "-o", ms=3, color=f"C{i}", label=label)
+            if selected and selected[0] == label:
+                hit = [r for r in kept if r["step"] == selected[1]]
+                ax.plot([r["step"] for r in hit], [r[term] for r in hit], "*", ms=14, color=f"C{i}", mec="k")
+        ax.axhline(reference[term], color="k", ls="--", lw=1, label="released checkpoint")
+        ax.set_title(f"{term} on the validation pairs")
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize="small")
+    return save_figure(fig, path)

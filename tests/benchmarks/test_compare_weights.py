@@ -58,3 +58,17 @@ def test_the_old_module_forwards_with_a_deprecation_warning():
         assert old.compare is new.compare
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         old.nope  # noqa: B018
+
+
+def test_the_header_warns_when_our_weights_were_trained_on_vif(tmp_path):
+    import json
+
+    from benchmarks.compare_weights import _trained_on_vif
+
+    assert "VIF metric as the loss" in _trained_on_vif("default")  # the shipped default was (docs/training.md)
+    assert _trained_on_vif("frontier") == "" == _trained_on_vif("loss1000")
+    path = tmp_path / "w.pt"
+    torch.save(LRRNet().state_dict(), path)
+    assert _trained_on_vif(path) == ""  # no sidecar: nothing known, nothing claimed
+    path.with_suffix(".json").write_text(json.dumps({"train_config": {"loss": {"gamma_vif_vi": 0.5}}}))
+    assert "not an independent measure" in _trained_on_vif(path)

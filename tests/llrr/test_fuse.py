@@ -107,7 +107,7 @@ def test_bad_inputs_give_named_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.png"):
         llrr.fuse(tmp_path / "nope.png", vi, method="average")
     with pytest.raises(ValueError, match=r"unknown weights name 'nonsense'; shipped weights: "
-                                         r"\['default', 'loss1000'\]"):
+                                         r"\['default', 'frontier', 'loss1000'\]"):
         llrr.fuse(ir, vi, method="lrrnet", weights="nonsense")
 
 

@@ -330,9 +330,10 @@ def test_per_source_log_refuses_a_config_on_a_test_set(tmp_path):
         per_source_log(config, progress=False)
 
 
-def test_the_shipped_default_is_the_initial_network_of_its_config():
-    """Reproducibility of weights="default": they are step 0 of configs/study/alg1_frontier.toml, i.e. the network
-    that config's run builds before any step (Algorithm 1 with dictionaries learned on the training split)."""
+def test_the_frontier_weights_are_the_initial_network_of_their_config_and_the_default_trains_from_them():
+    """Reproducibility of weights="frontier" (the former default): step 0 of configs/study/alg1_frontier.toml, the
+    network that config's run builds before any step (Algorithm 1 with dictionaries learned on the training split);
+    and of weights="default": step 160 of alg1_frontier_vif_ir1_75.toml, a run that starts from that network."""
     import json
 
     from unrolled.training.config import TrainConfig
@@ -341,16 +342,34 @@ def test_the_shipped_default_is_the_initial_network_of_its_config():
     from unrolled.training.validation import split_pairs
     from unrolled.weights import WEIGHTS
 
+    repo = Path(__file__).resolve().parents[2]
+    default = json.loads((WEIGHTS["default"].path).with_suffix(".json").read_text())
+    assert default["steps"] == 160 and default["run"] == "runs/study/alg1_frontier_vif_ir1_75"
+    run = repo / default["run"] / "validated"
+    for name, step in (("default", 160), ("frontier", 0)):
+        saved = torch.load(run / f"step_{step:06d}.pt", weights_only=True)
+        shipped = torch.load(WEIGHTS[name].path, weights_only=True)
+        assert all(torch.equal(saved[k].to(torch.float32), v) for k, v in shipped.items()), name
     shared_path("data", "roadscene")
-    side = json.loads((WEIGHTS["default"].path).with_suffix(".json").read_text())
-    config = TrainConfig.from_toml(Path(__file__).resolve().parents[2] / "configs" / "study" / "alg1_frontier.toml")
+    side = json.loads((WEIGHTS["frontier"].path).with_suffix(".json").read_text())
+    config = TrainConfig.from_toml(repo / "configs" / "study" / "alg1_frontier.toml")
     assert side["steps"] == 0 and side["run"] == "runs/study/alg1_frontier"
+    assert side["data"]["val_pairs"] == default["data"]["val_pairs"]
     data = PairDataset(config.data, min_size=config.crop, progress=False)
     train_idx, val_idx = split_pairs(data.names(), config.val_fraction)
     assert [data.names()[i] for i in val_idx] == side["data"]["val_pairs"]
     torch.manual_seed(config.seed)
     built = initial_model(config, data.subset(train_idx)).state_dict()
-    shipped = torch.load(WEIGHTS["default"].path, weights_only=True)
+    shipped = torch.load(WEIGHTS["frontier"].path, weights_only=True)
     assert built.keys() == shipped.keys()
     for k, v in shipped.items():
         torch.testing.assert_close(built[k].to(torch.float32), v, rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_the_validation_curves_figure_marks_the_choice(tmp_path):
+    from llrr.study_start import plot_validation
+
+    rows = {"a": [{"step": s, "VIF_ir": 1.0 + s / 100, "VIF_vi": 1.2} for s in (0, 10, 20)],
+            "b": [{"step": 0, "VIF": 1.0}]}  # an old run without the per-source columns: no points, no error
+    png = plot_validation(rows, {"VIF_ir": 1.05, "VIF_vi": 1.3}, tmp_path / "curves.png", selected=("a", 10))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and [p.name for p in tmp_path.iterdir()] == ["curves.png"]

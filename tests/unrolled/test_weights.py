@@ -31,13 +31,19 @@ def test_default_weights_are_shipped_and_load_strictly():
     # the sidecar says how the weights were made and chosen: config, data, steps, validation scores
     assert sidecar["selection"]["rule"] == "balance" and "validation split" in sidecar["selection"]["on"]
     assert {"VIF_ir", "VIF_vi", "En", "SD", "MI", "Nabf"} <= set(sidecar["validation"])
-    assert sidecar["train_config"]["init"] == "algorithm1" and sidecar["steps"] == 0
+    assert sidecar["train_config"]["init"] == "algorithm1" and sidecar["steps"] == 160
+    loss = sidecar["train_config"]["loss"]  # trained on the paper's VIF metric (docs/training.md)
+    assert (loss["gamma_vif_ir"], loss["gamma_vif_vi"]) == (1.75, 1.0)
+    assert sidecar["validation"]["VIF_ir"] >= sidecar["released_checkpoint_validation"]["VIF_ir"]
+    assert sidecar["validation"]["VIF_vi"] >= sidecar["released_checkpoint_validation"]["VIF_vi"]
     assert all("tno21" not in d and "vifb" not in d for d in sidecar["data"]["dirs"])
     assert len(sidecar["data"]["val_pairs"]) == 29
-    # the former default stays available under its own name, strictly loaded and hash-checked too
-    old = WEIGHTS["loss1000"]
-    assert sha256_of(resolve_weights("loss1000")) == old.sha256 != entry.sha256
-    assert sum(p.numel() for p in lrrnet(weights="loss1000").parameters()) == 49_204
+    # the former defaults stay available under their own names, strictly loaded and hash-checked too
+    for name in ("frontier", "loss1000"):
+        old = WEIGHTS[name]
+        assert sha256_of(resolve_weights(name)) == old.sha256 != entry.sha256
+        assert sum(p.numel() for p in lrrnet(weights=name).parameters()) == 49_204
+    assert json.loads(WEIGHTS["frontier"].path.with_suffix(".json").read_text())["steps"] == 0  # the untrained start
 
 
 def test_a_wrong_hash_is_refused(monkeypatch):
@@ -115,7 +121,8 @@ def test_a_checkpoint_path_is_read_again_when_its_file_changes(tmp_path):
 def test_the_registry_is_read_from_the_sidecars(tmp_path):
     import shutil
 
-    assert list_weights() == ["default", "loss1000"] and list_weights("learned-solver") == ["llrr_solver_t4"]
+    assert list_weights() == ["default", "frontier", "loss1000"]
+    assert list_weights("learned-solver") == ["llrr_solver_t4"]
     for f in WEIGHTS_DIR.glob("*.json"):
         shutil.copy(f, tmp_path / f.name)
     assert {n: (e.file, e.sha256, e.kind) for n, e in read_registry(tmp_path).items()} == \

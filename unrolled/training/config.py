@@ -239,7 +239,7 @@ class TrainConfig:
             raise ValueError(f"vgg_convention must be one of {VGG_CONVENTIONS}, got {self.vgg_convention!r}")
         if not isinstance(self.loss, LossWeights):
             raise TypeError(f"loss must be a LossWeights, got {type(self.loss).__name__}")
-        if (self.loss.gamma_vif_ir > 0 or self.loss.gamma_vif_vi > 0) and self.crop < 72:
+        if (self.loss.gamma_vif_ir > 0 or self.loss.gamma_vif_vi > 0) and self.crop < 72:  # vif_loss.MIN_SIZE
             raise ValueError(f"loss.gamma_vif_ir/gamma_vif_vi need crop >= 72 (VIF's pyramid), got crop {self.crop}")
         if not isinstance(self.model, LRRNetConfig):
             raise TypeError(f"model must be an LRRNetConfig, got {type(self.model).__name__}")

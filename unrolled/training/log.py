@@ -100,7 +100,8 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_losses(rows: Sequence[dict], path, *, title: str | None = None) -> Path:
-    """Fig. 10: each weighted loss term and the total against the iterations, log y, written atomically as PNG.
+    """Fig. 10: each weighted loss term and the total against the iterations, log y (linear for a term with negative
+    values), written atomically as PNG.
 
     A panel per term: the per-step values (light) and their moving average over ~1/50 of the run (dark). A term
     that is zero throughout (weight 0 in an ablation) is marked as switched off.
@@ -119,11 +120,14 @@ def plot_losses(rows: Sequence[dict], path, *, title: str | None = None) -> Path
         ax.set_xlabel("iteration")
         ax.grid(True, which="both", alpha=0.3)
         positive = np.isfinite(y) & (y > 0)
+        if (np.isfinite(y) & (y < 0)).any():  # a term that can be negative (minus VIF): a linear axis
+            positive = np.isfinite(y)
         if not positive.any():
             ax.text(0.5, 0.5, "switched off (weight 0)" if len(y) and np.all(y == 0) else "no positive values",
                     ha="center", va="center", transform=ax.transAxes)
             continue
-        ax.set_yscale("log")
+        if (y[positive] > 0).all():
+            ax.set_yscale("log")
         ax.plot(steps[positive], y[positive], color="C0", alpha=0.35, lw=0.8, label="per step")
         window = max(1, len(y) // 50)
         if window > 1 and positive.all():

@@ -3,7 +3,7 @@ r"""The paper's VIF metric (Sheikh & Bovik's wavelet-domain ``vifvec``) in torch
 A loss term that is not in the paper (``loss.gamma_vif_ir``, ``loss.gamma_vif_vi``; off by default): minus each
 source's VIF of the fused image, ``-(gamma_vif_ir VIF(I_ir, I_f) + gamma_vif_vi VIF(I_vi, I_f))``, averaged over the
 batch. Training on it optimises one of the metrics the network is then scored on, so a test-set VIF of a network
-trained with it is not an independent measure (docs/training.md says so where it is used).
+trained with it is not an independent measure (docs/training.md, "The paper's VIF as the loss").
 
 The computation is the one :func:`llrr.metrics.vif.vifvec` makes with ``scale=1`` (Li's evaluation: images on
 [0, 1], :math:`\sigma_n^2 = 0.4`), step by step, and the tests check the two against each other in float64:
@@ -126,6 +126,8 @@ def _reference(bands: dict) -> list[tuple]:
 
 
 def _numerator(ref: list[tuple], bands: dict) -> torch.Tensor:
+    """VIF's numerator (N,): the reference's terms (:func:`_reference`) against the fused image's subbands, the
+    operations of llrr.metrics.vif._information."""
     num = 0.0
     for (level, orientation, win), (x, mx, ss_x, s, lam, _) in zip(_SUBBANDS, ref, strict=True):
         n = win * win
@@ -192,10 +194,17 @@ def vif_loss(fused255: torch.Tensor, ir255: torch.Tensor, vi255: torch.Tensor, *
     """``-(gamma_ir VIF(I_ir, I_f) + gamma_vi VIF(I_vi, I_f))`` averaged over the batch, images on [0, 255] (scored on
     [0, 1] as the paper's VIF is). Computed in float64 (the local variances subtract large sums); a term whose weight
     is 0 is not computed.
+
+    A flat source (VIF undefined, nan) is left out of its term's mean, so that one saturated sample does not stop a
+    run; a term without any defined image is 0. A nearly flat source has a tiny denominator and a large VIF, as the
+    metric does: with ``sampling = "crop"`` on data with large flat areas such a sample can dominate its step.
     """
     fused = fused255.to(torch.float64) / 255.0
     total = fused255.new_zeros((), dtype=torch.float64)
     for gamma, source in ((gamma_ir, ir255), (gamma_vi, vi255)):
         if gamma > 0:
-            total = total - gamma * vif_per_image(source.detach().to(torch.float64) / 255.0, fused).mean()
+            per_image = vif_per_image(source.detach().to(torch.float64) / 255.0, fused)
+            defined = torch.isfinite(per_image)
+            if bool(defined.any()):
+                total = total - gamma * per_image[defined].mean()
     return total.to(fused255.dtype)

@@ -47,6 +47,14 @@ def test_a_batch_equals_its_images_one_by_one_and_a_flat_reference_is_nan(demo_i
         np.testing.assert_allclose(got[i].item(), vifvec(refs[i, 0].mul(255).round().byte().numpy(), noisy, scale=1.0),
                                    rtol=1e-10)
     assert np.isnan(got[2].item())  # no information in a flat reference, as the metric says
+    # the loss leaves a flat source out of its term's mean (a saturated sample must not stop a run)
+    f255, refs255 = dists * 255, refs * 255
+    loss = vif_loss(f255, refs255, refs255, gamma_ir=1.0, gamma_vi=0.0)
+    np.testing.assert_allclose(loss.item(), -got[:2].mean().item(), rtol=1e-12)
+    assert vif_loss(f255[2:], refs255[2:], refs255[2:], gamma_ir=1.0, gamma_vi=1.0).item() == 0.0
+    # odd, non-square sizes against the metric
+    odd = (ir[:91, :100], _blend(ir, vi, 0.6)[:91, :100])
+    np.testing.assert_allclose(vif_per_image(_t(odd[0]), _t(odd[1])).item(), vifvec(*odd, scale=1.0), rtol=1e-10)
 
 
 def test_gradient_matches_finite_differences_and_the_references_get_none(demo_ir, demo_vi):
