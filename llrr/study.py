@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from solvers._files import SHARED
 
-from .study_start import merged_log, mix_grid, mix_sweep, per_source_log, per_source_vif, plot_validation, seed_sweep
+from .study_start import merged_log, mix_grid, mix_sweep, per_source_log, per_source_vif, seed_sweep, validation_curves
 
 __all__ = ["GOAL_HIGHER", "NABF_SLACK", "balance", "main", "mix_grid", "mix_sweep", "per_source_log", "per_source_vif",
            "reference_validation", "rule_key", "score_folder", "seed_sweep", "select_step", "ship", "study"]
@@ -334,14 +334,9 @@ def main(argv=None) -> None:
         print(f"wrote {dest} (step {row['step']})")
         return
     if args.curves is not None:
-        from unrolled.training.config import TrainConfig
-
-        configs = {Path(p).stem: TrainConfig.from_toml(p) for p in args.configs}
-        reference = reference_validation(next(iter(configs.values())))
-        runs = {k: merged_log(c.out_dir) for k, c in configs.items()}
-        chosen = {k: select_step(rows, args.rule, reference) for k, rows in runs.items()}
-        best = max(chosen, key=lambda k: rule_key(chosen[k], args.rule, reference))
-        print(f"wrote {plot_validation(runs, reference, args.curves, selected=(best, chosen[best]['step']))}")
+        if args.out is not None:
+            ap.error("--curves writes a figure; --out (the table) does not go with it")
+        print(f"wrote {validation_curves(args.configs, args.rule, args.curves)}")
         return
     if args.per_source:
         from unrolled.training.config import TrainConfig

@@ -307,3 +307,29 @@ def plot_validation(runs: dict, reference: dict[str, float], path, *, selected: 
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize="small")
     return save_figure(fig, path)
+
+
+def validation_curves(configs, rule: str, path) -> Path:
+    """:func:`plot_validation` of the runs of ``configs`` (study config paths, already run, one validation split),
+    the best step by ``rule`` across them marked (``python -m llrr.study CONFIGS --curves PNG``)."""
+    from unrolled.training.config import TrainConfig
+    from unrolled.training.loop import VAL_LOG
+
+    from .study import TEST_SETS, reference_validation, rule_key, select_step
+
+    loaded = {Path(p).stem: TrainConfig.from_toml(p) for p in configs}
+    tests = {d.resolve() for d in TEST_SETS.values()}
+    for name, config in loaded.items():
+        if any(Path(d).resolve() in tests for d in config.data):
+            raise ValueError(f"{name} trains on a test set ({config.data}): the study never trains or selects on them")
+        if not (Path(config.out_dir) / VAL_LOG).is_file():
+            raise FileNotFoundError(f"{Path(config.out_dir) / VAL_LOG} not found: run `llrr train` on {name} first")
+    splits = {(c.data, c.val_fraction, c.crop) for c in loaded.values()}
+    if len(splits) != 1:
+        raise ValueError(f"the runs validate on different splits (data, val_fraction, crop: {sorted(splits)}): one "
+                         "figure compares runs on one split only")
+    reference = reference_validation(next(iter(loaded.values())))
+    runs = {k: merged_log(c.out_dir) for k, c in loaded.items()}
+    chosen = {k: select_step(rows, rule, reference) for k, rows in runs.items()}
+    best = max(chosen, key=lambda k: rule_key(chosen[k], rule, reference))
+    return plot_validation(runs, reference, path, selected=(best, chosen[best]["step"]))

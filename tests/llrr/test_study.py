@@ -367,9 +367,53 @@ def test_the_frontier_weights_are_the_initial_network_of_their_config_and_the_de
 
 
 def test_the_validation_curves_figure_marks_the_choice(tmp_path):
+    from matplotlib.figure import Figure
+
     from llrr.study_start import plot_validation
 
-    rows = {"a": [{"step": s, "VIF_ir": 1.0 + s / 100, "VIF_vi": 1.2} for s in (0, 10, 20)],
+    seen = {}
+    original = Figure.subplots
+
+    def spy(self, *a, **k):  # keep the axes the figure draws on
+        seen["axes"] = original(self, *a, **k)
+        return seen["axes"]
+
+    rows = {"a": [{"step": s, "VIF_ir": 1.0 + s / 100, "VIF_vi": 1.2 - s / 100} for s in (0, 10, 20)],
             "b": [{"step": 0, "VIF": 1.0}]}  # an old run without the per-source columns: no points, no error
-    png = plot_validation(rows, {"VIF_ir": 1.05, "VIF_vi": 1.3}, tmp_path / "curves.png", selected=("a", 10))
+    Figure.subplots = spy
+    try:
+        png = plot_validation(rows, {"VIF_ir": 1.05, "VIF_vi": 1.3}, tmp_path / "curves.png", selected=("a", 10))
+    finally:
+        Figure.subplots = original
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and [p.name for p in tmp_path.iterdir()] == ["curves.png"]
+    for ax, term, ref in zip(seen["axes"], ("VIF_ir", "VIF_vi"), (1.05, 1.3), strict=True):
+        assert term in ax.get_title()
+        lines = {line.get_label(): line for line in ax.lines}
+        assert list(lines["a"].get_ydata()) == [r[term] for r in rows["a"]]
+        assert list(lines["released checkpoint"].get_ydata()) == [ref, ref]  # the dashed reference line
+        stars = [line for line in ax.lines if line.get_marker() == "*"]
+        assert len(stars) == 1 and list(stars[0].get_xdata()) == [10]
+        assert stars[0].get_ydata()[0] == pytest.approx(1.1)
+        assert len(lines["b"].get_xdata()) == 0
+
+
+def test_validation_curves_refuse_missing_runs_mixed_splits_and_test_sets(tmp_path):
+    from llrr.study import TEST_SETS
+    from llrr.study_start import validation_curves
+
+    def config(name, fraction, data=str(DEMO_DIR), run=True):
+        out = tmp_path / f"run_{name}"
+        if run:
+            out.mkdir()
+            (out / "val.csv").write_text("step,VIF,VIF_ir,VIF_vi\n0,1.0,1.0,1.0\n")
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'data = ["{data}"]\nout_dir = "{out}"\nval_fraction = {fraction}\n')
+        return path
+
+    with pytest.raises(FileNotFoundError, match=r"val.csv not found: run `llrr train` on never first"):
+        validation_curves([config("a", 0.1), config("never", 0.1, run=False)], "balance", tmp_path / "x.png")
+    with pytest.raises(ValueError, match="different splits"):
+        validation_curves([config("c", 0.1), config("d", 0.2)], "balance", tmp_path / "x.png")
+    with pytest.raises(ValueError, match="trains on a test set"):
+        validation_curves([config("e", 0.1, data=str(TEST_SETS["tno21"]))], "balance", tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
