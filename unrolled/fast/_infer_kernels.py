@@ -95,13 +95,15 @@ def _dots(z, cz, w, c, qa, qb, qc, wv):
 
 
 @nb.njit(inline="always", **KOPTS)
-def _stage_row(z, w, b, theta, lam3, use_z, nonneg, ra, rb, rc, ws, wv, left, right, wn, qn, last, wdl, wds, dql,
+def _stage_row(z, w, b, theta, lam3, use_z, ra, rb, rc, ws, wv, left, right, wn, qn, last, wdl, wds, dql,
                dqs, keep, maps, y, out_lo, out_hi):
     """One row of Z_t for every channel (in place in ``z``, (K, wv + 2)), each channel's row padded and its share of
     the next convolution taken while it is in L1: block t + 1's C1 (``wn``, sums ``qn`` (3, wv)), or if ``last``
     the decoder's two convolutions on the first n (``wdl`` (9, n), sums ``dql``) and the other channels (``wds``,
-    ``dqs``). The sums are cleared first. Every view is made once per row, not per channel (numba counts references
-    to the parent array when it makes a view, with atomic operations that cost as much as a short row's products).
+    ``dqs``). The sums are cleared first. Each channel's threshold takes the clamp form where its theta is >= 0
+    (:func:`_update_channel`), the general :func:`shrink` elsewhere. Every view is made once per row, not per
+    channel (numba counts references to the parent array when it makes a view, with atomic operations that cost as
+    much as a short row's products).
     """
     qa, qb, qc = qn[0], qn[1], qn[2]
     la, lb, lc = dql[0], dql[1], dql[2]
@@ -114,7 +116,7 @@ def _stage_row(z, w, b, theta, lam3, use_z, nonneg, ra, rb, rc, ws, wv, left, ri
         dqs[:, :] = 0.0
     K = z.shape[0]
     for c in range(K):
-        _update_channel(z, w, c, b[c], theta[c], lam3, use_z, nonneg, ra, rb, rc, wv)
+        _update_channel(z, w, c, b[c], theta[c], lam3, use_z, theta[c] >= 0, ra, rb, rc, wv)
         z[c, 0] = z[c, 1 + left]  # the paddings (no view of the row: see above)
         z[c, ws + 1] = z[c, 1 + right]
         if not last:
@@ -154,10 +156,6 @@ def branch_strip(X, cols, out_lo, out_hi, w0, b0, theta, lam3, w1, b1, w2, b2, w
     T = w1.shape[0]
     RZ = 2 * T + 2
     left, right = cols[0, 0], cols[ws - 1, 2]
-    nonneg = True
-    for c in range(K):
-        if theta[c] < 0:
-            nonneg = False
     # the update and product loops run over wv >= ws columns, a whole number of vectors (no scalar remainder: it
     # would cost as much as the vectors of a narrow strip); the extra columns hold finite values nobody reads
     wv = -(-ws // _VECTOR) * _VECTOR
@@ -172,7 +170,7 @@ def branch_strip(X, cols, out_lo, out_hi, w0, b0, theta, lam3, w1, b1, w2, b2, w
     for i in range(H + 2 * T + 1):
         y = i
         if y < H:  # stage 0: Z_0 = h(C0 * X)
-            _stage_row(z[y % RZ], w0, b0, theta, lam3, False, nonneg, xp[reflect(y - 1, H)], xp[y],
+            _stage_row(z[y % RZ], w0, b0, theta, lam3, False, xp[reflect(y - 1, H)], xp[y],
                        xp[reflect(y + 1, H)], ws, wv, left, right, w1[0] if T else wdl, q[0, y & 3], T == 0,
                        wdl, wds, dq[y & 3, 0], dq[y & 3, 1], keep_maps and T == 0, maps, y, out_lo, out_hi)
         for t in range(1, T + 1):  # block t: row y of Z_{t-1} -> Z_t
@@ -188,7 +186,7 @@ def branch_strip(X, cols, out_lo, out_hi, w0, b0, theta, lam3, w1, b1, w2, b2, w
                 for x in range(ws):
                     row[x + 1] += xs[x]
                 _pad(row, ws, left, right)
-            _stage_row(z[y % RZ], w2[t - 1], b2[t - 1], theta, lam3, True, nonneg, r[t - 1, reflect(y - 1, H) & 3],
+            _stage_row(z[y % RZ], w2[t - 1], b2[t - 1], theta, lam3, True, r[t - 1, reflect(y - 1, H) & 3],
                        r[t - 1, y & 3], r[t - 1, reflect(y + 1, H) & 3], ws, wv, left, right, w1[min(t, T - 1)],
                        q[min(t, T - 1), y & 3], t == T, wdl, wds, dq[y & 3, 0], dq[y & 3, 1],
                        keep_maps and t == T, maps, y, out_lo, out_hi)

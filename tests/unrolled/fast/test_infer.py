@@ -186,14 +186,18 @@ def test_the_task_queue_cuts_strips_for_every_thread_and_stops_on_an_interrupt()
     assert len(done) < 100  # the jobs not yet started were cancelled (and none runs later)
 
 
-@pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_thresholds_of_one_sign_equal_eager(random_net, sign, rng):
-    """All thresholds >= 0 take the kernels' clamp form of the soft threshold, any negative one the general form."""
+@pytest.mark.parametrize("signs", ["positive", "negative", "mixed"])
+def test_thresholds_of_either_sign_equal_eager(random_net, signs, rng):
+    """A channel whose threshold is >= 0 takes the kernels' clamp form of the soft threshold, a negative one the
+    general form; a branch may mix both (the shipped default does)."""
     import copy
 
     net = copy.deepcopy(random_net)
     with torch.no_grad():
         for branch in (net.ir, net.vi):
+            sign = {"positive": 1.0, "negative": -1.0}.get(signs)
+            if sign is None:  # alternate channel by channel
+                sign = torch.where(torch.arange(branch.theta.numel()) % 2 == 0, 1.0, -1.0).reshape(branch.theta.shape)
             branch.theta.copy_(sign * (branch.theta.abs() + 1e-3))
     ir, vi = rng.random((37, 53)), rng.random((37, 53))
     assert_close(fast_forward(net, ir, vi), eager(net, ir, vi))
