@@ -55,6 +55,22 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
+@pytest.fixture
+def drawn_axes(monkeypatch) -> list:
+    """The axes arrays of every matplotlib ``Figure.subplots`` call the test makes, in order (to check what a plot
+    function drew: titles, lines, scales)."""
+    from matplotlib.figure import Figure
+
+    seen, original = [], Figure.subplots
+
+    def spy(self, *args, **kwargs):
+        seen.append(original(self, *args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(Figure, "subplots", spy)
+    return seen
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_blas_thread():
     """Speed of the suite only: the tests multiply small matrices, where OpenBLAS's threads cost more than they

@@ -366,27 +366,14 @@ def test_the_frontier_weights_are_the_initial_network_of_their_config_and_the_de
         torch.testing.assert_close(built[k].to(torch.float32), v, rtol=1e-4, atol=1e-6, msg=k)
 
 
-def test_the_validation_curves_figure_marks_the_choice(tmp_path):
-    from matplotlib.figure import Figure
-
+def test_the_validation_curves_figure_marks_the_choice(tmp_path, drawn_axes):
     from llrr.study_start import plot_validation
-
-    seen = {}
-    original = Figure.subplots
-
-    def spy(self, *a, **k):  # keep the axes the figure draws on
-        seen["axes"] = original(self, *a, **k)
-        return seen["axes"]
 
     rows = {"a": [{"step": s, "VIF_ir": 1.0 + s / 100, "VIF_vi": 1.2 - s / 100} for s in (0, 10, 20)],
             "b": [{"step": 0, "VIF": 1.0}]}  # an old run without the per-source columns: no points, no error
-    Figure.subplots = spy
-    try:
-        png = plot_validation(rows, {"VIF_ir": 1.05, "VIF_vi": 1.3}, tmp_path / "curves.png", selected=("a", 10))
-    finally:
-        Figure.subplots = original
+    png = plot_validation(rows, {"VIF_ir": 1.05, "VIF_vi": 1.3}, tmp_path / "curves.png", selected=("a", 10))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and [p.name for p in tmp_path.iterdir()] == ["curves.png"]
-    for ax, term, ref in zip(seen["axes"], ("VIF_ir", "VIF_vi"), (1.05, 1.3), strict=True):
+    for ax, term, ref in zip(drawn_axes[0], ("VIF_ir", "VIF_vi"), (1.05, 1.3), strict=True):
         assert term in ax.get_title()
         lines = {line.get_label(): line for line in ax.lines}
         assert list(lines["a"].get_ydata()) == [r[term] for r in rows["a"]]

@@ -64,22 +64,9 @@ def test_rows_logged_before_a_term_existed_hold_it_as_zero(tmp_path):
     assert plot_losses([old, _row(2, 1.0)], tmp_path / "p.png").stat().st_size > 0
 
 
-def test_a_term_with_negative_values_is_drawn_on_a_linear_axis(tmp_path):
-    from matplotlib.figure import Figure
-
-    seen = {}
-    original = Figure.subplots
-
-    def spy(self, *a, **k):  # keep the axes the plot draws on
-        seen["axes"] = original(self, *a, **k)
-        return seen["axes"]
-
+def test_a_term_with_negative_values_is_drawn_on_a_linear_axis(tmp_path, drawn_axes):
     rows = [{**_row(s, 1.0), "content": -1.0 - 1.0 / s, "total": -0.5} for s in range(1, 120)]
-    Figure.subplots = spy
-    try:
-        plot_losses(rows, tmp_path / "neg.png")
-    finally:
-        Figure.subplots = original
-    axes = dict(zip(TERMS, seen["axes"], strict=True))
+    plot_losses(rows, tmp_path / "neg.png")
+    axes = dict(zip(TERMS, drawn_axes[0], strict=True))
     assert axes["content"].get_yscale() == "linear" and axes["pixel"].get_yscale() == "log"
     assert len(axes["content"].lines) == 2 and not axes["content"].texts  # both curves, not "no positive values"
