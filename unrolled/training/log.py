@@ -119,18 +119,18 @@ def plot_losses(rows: Sequence[dict], path, *, title: str | None = None) -> Path
         ax.set_title(term)
         ax.set_xlabel("iteration")
         ax.grid(True, which="both", alpha=0.3)
-        positive = np.isfinite(y) & (y > 0)
-        if (np.isfinite(y) & (y < 0)).any():  # a term that can be negative (minus VIF): a linear axis
-            positive = np.isfinite(y)
-        if not positive.any():
+        finite = np.isfinite(y)
+        linear = bool((finite & (y < 0)).any())  # a term that can be negative (minus VIF): every finite value
+        shown = finite if linear else finite & (y > 0)
+        if not shown.any():
             ax.text(0.5, 0.5, "switched off (weight 0)" if len(y) and np.all(y == 0) else "no positive values",
                     ha="center", va="center", transform=ax.transAxes)
             continue
-        if (y[positive] > 0).all():
+        if not linear:
             ax.set_yscale("log")
-        ax.plot(steps[positive], y[positive], color="C0", alpha=0.35, lw=0.8, label="per step")
+        ax.plot(steps[shown], y[shown], color="C0", alpha=0.35, lw=0.8, label="per step")
         window = max(1, len(y) // 50)
-        if window > 1 and positive.all():
+        if window > 1 and shown.all():
             ax.plot(steps[window - 1:], _smooth(y, window), color="C0", lw=1.8, label=f"mean of {window}")
             ax.legend(fontsize="small")
     if title:
