@@ -1,7 +1,8 @@
-"""numba primitives of the fast training kernels (:mod:`unrolled.fast._train_kernels`), two of them (``reflect``,
-``shrink``) also used by the inference kernels (:mod:`unrolled.fast._infer_kernels`): reflection at the borders, the
-soft threshold, and the three shapes a 3x3 single-output / many-channel convolution takes when it is computed per
-pixel (the training kernels keep a pixel's channels contiguous; the inference kernels vectorise along rows instead).
+"""numba primitives of the fast training kernels (:mod:`unrolled.fast._train_kernels`), one of them (``reflect``)
+also used by the inference kernels (:mod:`unrolled.fast._infer_kernels`): reflection at the borders, the soft
+threshold, and the three shapes a 3x3 single-output / many-channel convolution takes when it is computed per pixel
+(the training kernels keep a pixel's channels contiguous; the inference kernels hold a block of pixels in a vector
+register instead, :mod:`unrolled.fast._simd`, and test their thresholds against :func:`shrink`).
 
 Conventions: a pixel's channels are contiguous (``z[c]``); a 3x3 kernel on K channels is stored as (9, K), taps
 row-major (``tap = 3 ky + kx``); ``cols`` (W, 3) holds each column's left, own and right neighbour after reflection

@@ -3,19 +3,19 @@
 The eager modules (:class:`~unrolled.nets.lrrnet.LRRNet`) stay the reference and the fallback. This path reads their
 parameters and evaluates the same function in float32, differently organised (:mod:`unrolled.fast._infer_kernels`):
 
-* a row of the 2n coefficient maps is stored channel by channel and each LLRR block is one pass over it: for each
-  channel, the update ``h_theta(lam3 Z + b2 + sum_taps w2 r)`` of its row and that row's share of the next
-  convolution (the next block's C1, or the decoder's four convolutions after the last block) are fused, so every
-  map is read and written once per block, with the loops along the row vectorised (512-bit vectors on AVX-512 CPUs:
+* each LLRR block is one pass over a row of the 2n coefficient maps: a vector of 16 pixels (8 without AVX-512) is
+  held in a register while the loop runs over the channels, updating each (``h_theta(lam3 Z + b2 + sum_taps w2 r)``)
+  and adding it to the nine tap sums of the next convolution (the next block's C1, or the decoder's two after the
+  last block), which stay in registers for all channels; every map is read and written once per block, and the
+  weights are broadcast from memory (explicit vectors, :mod:`unrolled.fast._simd`; 512-bit ones on AVX-512 CPUs:
   :mod:`solvers._jit`);
 * the image is swept row by row as a wavefront through the T blocks, keeping only ``2T + 2`` rows of the maps alive:
-  no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) exists, and a row carries one column of padding on
-  each side; images wider than ``MAX_STRIP`` are cut into vertical strips, and images are cut into horizontal bands
-  to give every thread work, both overlapping by the branch's receptive radius (long rows run faster than narrow
-  strips, so threads are occupied by cutting rows);
+  no full-size 2n-channel map (8.5 GB for a 3840 x 2160 pair) exists; images wider than ``MAX_STRIP`` are cut into
+  vertical strips, and to give every thread work images are cut into more strips (down to ``MIN_STRIP`` columns),
+  then into horizontal bands where the rows are too short, all overlapping by the branch's receptive radius;
 * the two branches, the strips and the bands are independent tasks that a pool of threads (``threads=``, default
-  :func:`default_threads`: ``THREADS_PER_CORE`` per numba thread) takes from one queue (:func:`run_tasks`); bands are
-  cut so that each thread has at least ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process
+  :func:`default_threads`: ``THREADS_PER_CORE`` per numba thread) takes from one queue (:func:`run_tasks`); images
+  are cut so that each thread has at least ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process
   does less of the work instead of holding up a fixed share of it. The decoder's last convolution runs in row bands
   on the same threads; the kernels release the GIL.
 * two threads per core: on an idle machine they cost nothing measurable (the queue has no barriers to wait at), and
@@ -49,7 +49,7 @@ from solvers._jit import numba
 
 from ..nets.blocks import PaddedConv
 from ..nets.lrrnet import LLRRBranch, LRRNet
-from ._infer_kernels import branch_strip, fuse_parts
+from ._infer_kernels import PACKED, branch_strip, fuse_parts
 from .support import branch_reason, runtime_reason, unsupported_reason
 
 __all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "forward_validated", "fast_branch",
@@ -57,6 +57,11 @@ __all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "forward
 
 MAX_STRIP = 640  # widest strip (output columns) a task streams; with the row-vectorised kernels wider rows run faster
 # (1920 x 1080, sgemm 315 GFLOP/s: 1.56 s at 640 against 1.72 s at 320; the channels-last kernels preferred 320)
+MIN_STRIP = 320
+"""Narrowest strip cut to give threads work. Threads are given work by cutting columns into strips first, rows into
+bands only where the rows are too short for that: at 640 x 480 (sgemm 322 GFLOP/s), two strips of 320 columns per
+branch take 0.124 s against 0.133 s for two bands of 640 (both overlap by the same number of pixels; a narrower strip
+keeps less of the maps in the caches)."""
 _MIN_BAND = 64  # fewest rows of a band worth its overlap when bands are cut only to occupy more threads
 TASKS_PER_THREAD = 1
 """Bands are cut so that each thread has at least this many tasks to take from the shared queue: a thread that runs
@@ -103,20 +108,37 @@ def _taps_first(conv: PaddedConv) -> np.ndarray:
 
 
 def _branch_arrays(branch: LLRRBranch, low: PaddedConv | None, sparse: PaddedConv | None) -> tuple:
-    """The kernel's weights of one branch (and the decoder convolutions applied to its maps)."""
-    K = branch.theta.shape[0]
+    """The kernel's weights of one branch and the decoder convolutions applied to its maps
+    (:func:`~unrolled.fast._infer_kernels.branch_strip`): the packed weights (T + 1, K PACKED), the channel order, the
+    bounds of its four parts, lam3, the blocks' C1 biases and the decoder's biases.
+
+    Channels are reordered: the n low-rank ones first, then the sparse ones, and within each part those with theta
+    >= 0 first (they take the clamp form of the threshold). For stage s (0: C0, s >= 1: block s), channel j's row holds
+    the taps of the stage's 1 -> K convolution, its bias, theta, -theta and the taps of the next K -> 1 convolution
+    (block s + 1's C1, or after the last block the decoder's convolution of the channel's part; zero without one).
+    """
+    K, n = branch.theta.numel(), branch.n
     T = len(branch.blocks)
-    w1 = np.stack([_taps_first(b.c1) for b in branch.blocks]) if T else np.zeros((0, 9, K), np.float32)
-    w2 = np.stack([_taps_first(b.c2) for b in branch.blocks]) if T else np.zeros((0, 9, K), np.float32)
-    b1 = np.array([_f32(b.c1.conv.bias)[0] for b in branch.blocks], np.float32)
-    b2 = np.stack([_f32(b.c2.conv.bias) for b in branch.blocks]) if T else np.zeros((0, K), np.float32)
-    if low is None:  # no decoder: empty weights make the kernel skip its products
-        wdl, wds, bd = np.zeros((9, 0), np.float32), np.zeros((9, 0), np.float32), np.zeros(2, np.float32)
+    theta = _f32(branch.theta).reshape(K)
+    sparse_part = np.arange(K) >= n
+    perm = np.lexsort((theta < 0, sparse_part))  # stable: low-rank before sparse, theta >= 0 before theta < 0
+    seg = np.array([0, ((~sparse_part) & (theta >= 0)).sum(), n, n + ((sparse_part) & (theta >= 0)).sum(), K],
+                   np.int64)
+    convs = [(_taps_first(branch.c0), _f32(branch.c0.conv.bias))]
+    convs += [(_taps_first(b.c2), _f32(b.c2.conv.bias)) for b in branch.blocks]
+    if low is None:  # no decoder: zero weights (the kernel's decoded parts are then only the biases, unused)
+        decoder, bd = np.zeros((9, K), np.float32), np.zeros(2, np.float32)
     else:
-        wdl, wds = _taps_first(low), _taps_first(sparse)
+        decoder = np.concatenate([_taps_first(low), _taps_first(sparse)], axis=1)
         bd = np.array([_f32(low.conv.bias)[0], _f32(sparse.conv.bias)[0]], np.float32)
-    return (_taps_first(branch.c0), _f32(branch.c0.conv.bias), _f32(branch.theta),
-            np.float32(_f32(branch.lam3).reshape(())), w1, b1, w2, b2, wdl, wds, bd)
+    nexts = [_taps_first(b.c1) for b in branch.blocks] + [decoder]
+    W = np.empty((T + 1, K, PACKED), np.float32)
+    for s, ((taps, bias), nxt) in enumerate(zip(convs, nexts, strict=True)):
+        W[s, :, :9], W[s, :, 9], W[s, :, 12:] = taps.T[perm], bias[perm], nxt.T[perm]
+        W[s, :, 10], W[s, :, 11] = theta[perm], -theta[perm]
+    b1 = np.array([_f32(b.c1.conv.bias)[0] for b in branch.blocks], np.float32)
+    return (W.reshape(T + 1, K * PACKED), perm.astype(np.int64), seg, np.float32(_f32(branch.lam3).reshape(())),
+            b1, bd)
 
 
 def _stack(per_branch: list[tuple]) -> list[np.ndarray]:
@@ -130,10 +152,13 @@ def _cuts(length: int, halo: int, n: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-def _strips(width: int, halo: int, strip: int | None) -> np.ndarray:
+def _strips(width: int, halo: int, strip: int | None, tasks: int = 1) -> np.ndarray:
     """Vertical strips covering ``width`` columns (:func:`_cuts` rows): at most ``strip`` (default ``MAX_STRIP``)
-    columns each. Threads are occupied by cutting rows instead (:func:`_bands`): the kernels run faster on long rows."""
-    return _cuts(width, halo, -(-width // (MAX_STRIP if strip is None else strip)))
+    columns each; without an explicit ``strip``, more of them, down to ``MIN_STRIP`` columns, until there are
+    ``tasks`` (to give every thread work: :func:`_bands` cuts rows only where the row is too short for that)."""
+    if strip is not None:
+        return _cuts(width, halo, -(-width // strip))
+    return _cuts(width, halo, max(-(-width // MAX_STRIP), min(tasks, width // MIN_STRIP)))
 
 
 def _bands(height: int, halo: int, n_tasks: int, strip: int | None, threads: int) -> np.ndarray:
@@ -186,9 +211,9 @@ def _run(images: np.ndarray, weights: list[np.ndarray], strip: int | None, threa
     """Decoded parts (B, 2, H, W) of the B images (one branch's weights each) and, if ``keep_maps``, their maps
     (B, H, W, K); (branch, strip, band) tasks run on ``threads`` threads (default :func:`default_threads`)."""
     B, H, W = images.shape
-    K, T = weights[0].shape[2], weights[4].shape[1]
+    K, T = weights[1].shape[1], weights[0].shape[1] - 1
     threads = default_threads() if threads is None else threads
-    strips = _strips(W, 2 * T + 2, strip)
+    strips = _strips(W, 2 * T + 2, strip, -(-TASKS_PER_THREAD * threads // B))
     bands = _bands(H, 2 * T + 2, B * len(strips), strip, threads)
     parts = np.empty((B, 2, H, W), np.float32)
     maps = np.empty((B, H, W, K) if keep_maps else (B, 1, 1, 1), np.float32)

@@ -162,9 +162,12 @@ def test_bad_input(random_net):
 def test_the_task_queue_cuts_strips_for_every_thread_and_stops_on_an_interrupt():
     from unrolled.fast import infer as fast
 
-    # strips only where a row is longer than MAX_STRIP; bands of rows so that each thread has TASKS_PER_THREAD tasks
+    # strips where a row is longer than MAX_STRIP, and more of them (down to MIN_STRIP columns) to give every thread
+    # a task; then bands of rows where the rows are too short for that
     assert len(fast._strips(2 * fast.MAX_STRIP, 10, None)) == 2 and len(fast._strips(640, 10, None)) == 1
-    assert len(fast._strips(640, 10, 100)) == 7  # an explicit strip width
+    assert len(fast._strips(640, 10, None, 2)) == 2 and len(fast._strips(640, 10, None, 8)) == 640 // fast.MIN_STRIP
+    assert len(fast._strips(3 * fast.MAX_STRIP, 10, None, 2)) == 3  # never fewer than MAX_STRIP asks for
+    assert len(fast._strips(640, 10, 100)) == 7 and len(fast._strips(640, 10, 100, 8)) == 7  # an explicit width
     bands = fast._bands(480, 10, 2, None, 8)  # 2 tasks (images x strips), 8 threads: 4 bands each
     assert len(bands) * 2 >= fast.TASKS_PER_THREAD * 8 and (bands[:, 3] - bands[:, 2]).min() >= 64
     assert bands[0, 0] == 0 and bands[-1, 1] == 480 and (bands[1:, 2] == bands[:-1, 3]).all()  # cover, no gap
