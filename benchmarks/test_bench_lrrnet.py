@@ -63,7 +63,7 @@ def _case(benchmark, size: str, fast: bool, repeat: int, tile=None):
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_lrrnet_fast(benchmark, size):
-    _case(benchmark, size, fast=True, repeat=1 if size == "3840x2160" else 5)
+    _case(benchmark, size, fast=True, repeat=3 if size == "3840x2160" else 5)
 
 
 @pytest.mark.parametrize("size", EAGER_SIZES)

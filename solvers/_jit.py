@@ -2,8 +2,9 @@
 
 LLVM prefers 256-bit vectors on Intel's AVX-512 server CPUs (a tuning flag, ``prefer-256-bit``, from the first of
 them, where 512-bit instructions lowered the clock), so numba's loops use half the vector width the CPU has. The fast
-LRRNet inference kernels (:mod:`unrolled.fast`) vectorise along image rows and gain from the full width
-(docs/deploy.md, "How fast the fast path is"). Every module of this library imports numba through here; the first one
+LRRNet inference kernels (:mod:`unrolled.fast`) hold a block of pixels in one vector register (16 lanes where this
+module enabled 512-bit vectors, else 8: :mod:`unrolled.fast._simd`) and gain from the full width (docs/deploy.md,
+"How fast the fast path is"). Every module of this library imports numba through here; the first one
 to do so, before numba itself is imported, sets ``NUMBA_CPU_FEATURES`` to the host's features without that flag. It
 changes nothing, and :data:`wide_vectors_reason` says why, when
 

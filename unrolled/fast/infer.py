@@ -18,18 +18,19 @@ parameters and evaluates the same function in float32, differently organised (:m
   are cut so that each thread has at least ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process
   does less of the work instead of holding up a fixed share of it. The decoder's last convolution runs in row bands
   on the same threads; the kernels release the GIL.
-* two threads per core: on an idle machine they cost nothing measurable (the queue has no barriers to wait at), and
-  beside another busy process they keep this process's share of the CPU (Linux shares it per runnable thread) at
-  what the eager torch path gets (benchmarks/RESULTS.md, "LRRNet under a busy CPU"). Pass ``threads=k`` to use
-  exactly k threads, hence at most k cores.
+* two threads per core: on an idle machine they cost about 6 % (640 x 480: 0.126 s against 0.118 s with one per
+  core; the queue has no barriers to wait at, but two tasks share each core's caches), and beside another busy
+  process they keep this process's share of the CPU (Linux shares it per runnable thread) at what the eager torch
+  path gets (benchmarks/RESULTS.md, "LRRNet under a busy CPU"). Pass ``threads=k`` to use exactly k threads, hence
+  at most k cores.
 
 Outputs equal the eager modules up to float32 rounding (relative differences around 1e-6). Nothing is
 differentiable: results are numpy arrays (or tensors without history). The numba kernels are compiled once and
 cached on disk (the first call of a fresh installation compiles for about 6 s; later processes load them in 0.3 s).
 
-Measured on 2 AVX-512 cores (Intel Xeon, sgemm 330 GFLOP/s), random weights: a 640 x 480 pair in 0.26 s (eager:
-10 s), 3840 x 2160 in 7.2 s with a peak RSS under 0.95 GB (process included); benchmarks/RESULTS.md has the current
-figures beside the sgemm of their run.
+Measured on 2 AVX-512 cores (Intel Xeon, sgemm 328 GFLOP/s), random weights: a 640 x 480 pair in 0.13 s (eager:
+about 10 s), 3840 x 2160 in 3.6 s with a peak RSS under 0.95 GB (process included), 64-67 % of the sgemm;
+benchmarks/RESULTS.md has the current figures beside the sgemm of their run.
 
 Use :func:`fast_supported` to decide: it accepts the "llrr" extractor with 3 x 3 kernels, one image channel, either
 fusion, any n and number of blocks, float32 parameters on the CPU and no hooks; everything else (the "conv8" and
@@ -55,8 +56,8 @@ from .support import branch_reason, runtime_reason, unsupported_reason
 __all__ = ["fast_supported", "fast_unsupported_reason", "fast_forward", "forward_validated", "fast_branch",
            "run_tasks", "default_threads"]
 
-MAX_STRIP = 640  # widest strip (output columns) a task streams; with the row-vectorised kernels wider rows run faster
-# (1920 x 1080, sgemm 315 GFLOP/s: 1.56 s at 640 against 1.72 s at 320; the channels-last kernels preferred 320)
+MAX_STRIP = 640  # widest strip (output columns) a task streams: 1920 x 1080 (sgemm 317 GFLOP/s) in 0.80 s at 640
+# against 0.83 s at 384 and 0.86 s at 320 (fewer strips, less overlap)
 MIN_STRIP = 320
 """Narrowest strip cut to give threads work. Threads are given work by cutting columns into strips first, rows into
 bands only where the rows are too short for that: at 640 x 480 (sgemm 322 GFLOP/s), two strips of 320 columns per
@@ -64,12 +65,12 @@ branch take 0.124 s against 0.133 s for two bands of 640 (both overlap by the sa
 keeps less of the maps in the caches)."""
 _MIN_BAND = 64  # fewest rows of a band worth its overlap when bands are cut only to occupy more threads
 TASKS_PER_THREAD = 1
-"""Bands are cut so that each thread has at least this many tasks to take from the shared queue: a thread that runs
-slower (another process on its core) takes fewer of them instead of holding up a fixed half. More tasks cost overlap
-rows: at 640 x 480 (sgemm 315 GFLOP/s), 4 threads, 1 task each (then strips of 320 columns) took 0.260 s idle,
-0.341 s beside a spinning process and 0.426 s beside a 2-thread BLAS process, against 0.332 / 0.437 / 0.531 s with 2
-tasks each (strips of 160); bands of whole rows instead of strips: 0.226 s against 0.250 s for the branches. With the
-earlier channels-last kernels 2 tasks per thread was the best of 1, 2, 4 and 8."""
+"""Images are cut (strips, then bands) so that each thread has at least this many tasks to take from the shared
+queue: a thread that runs slower (another process on its core) takes fewer of them instead of holding up a fixed
+half. More tasks cost overlap: with the previous kernels at 640 x 480 (sgemm 315 GFLOP/s), 4 threads, 1 task each
+(strips of 320 columns) took 0.260 s idle, 0.341 s beside a spinning process and 0.426 s beside a 2-thread BLAS
+process, against 0.332 / 0.437 / 0.531 s with 2 tasks each (strips of 160). With the earlier channels-last kernels 2
+tasks per thread was the best of 1, 2, 4 and 8."""
 THREADS_PER_CORE = 2
 """Threads of the default pool per numba thread (:func:`default_threads`). Measured at 640 x 480 (sgemm 72 GFLOP/s):
 idle 0.665 s with 2 per core against 0.673 s with 1; beside a spinning process 1.32x the idle time against 1.55x,
