@@ -11,6 +11,9 @@ Every lane computes the same scalar expression in the same order, so a pixel's v
 or block it falls in. :data:`LANES` is 16 (512 bits) where :mod:`solvers._jit` enabled 512-bit vectors, else 8 (256
 bits; other CPUs split them into what they have). Loads and stores need C-contiguous float32 arrays and take a flat
 element index; they do not check bounds: the caller sizes its arrays.
+
+numba's on-disk cache keys a compiled kernel on its own source file only: after editing this module, touch
+``_infer_kernels.py`` (or clear ``unrolled/fast/__pycache__``) so that the kernels are compiled again.
 """
 
 from __future__ import annotations
@@ -24,7 +27,28 @@ from solvers._jit import wide_vectors_reason
 
 __all__ = ["LANES", "vec", "load", "store", "splat", "bcast", "fma", "add", "mul", "shrink_nonneg", "shrink_negative"]
 
-LANES = 16 if wide_vectors_reason is None else 8
+def _compile_features() -> set[str]:
+    """The CPU features numba compiles for: ``NUMBA_CPU_FEATURES`` where it is set (by :mod:`solvers._jit` or the
+    user), else the host's (numba's default); empty where LLVM cannot tell."""
+    import os
+
+    import llvmlite.binding as ll
+
+    given = os.environ.get("NUMBA_CPU_FEATURES")
+    if given:
+        return {f[1:] for f in given.split(",") if f.startswith("+")}
+    try:
+        return {name for name, on in ll.get_host_cpu_features().items() if on}
+    except RuntimeError:
+        return set()
+
+
+_FEATURES = _compile_features()
+#: 16 lanes (512 bits) where :mod:`solvers._jit` enabled 512-bit vectors and numba compiles for AVX-512, else 8
+LANES = 16 if wide_vectors_reason is None and "avx512f" in _FEATURES else 8
+#: ``vrangeps`` (AVX-512 DQ; ``sign(a) min(|a|, |b|)`` in one instruction) where the vectors are 512-bit and numba
+#: compiles for it (LLVM aborts the process on an instruction its target lacks); None elsewhere
+_RANGE = "llvm.x86.avx512.mask.range.ps.512" if LANES == 16 and "avx512dq" in _FEATURES else None
 _V = ir.VectorType(ir.FloatType(), LANES)
 
 
@@ -135,22 +159,6 @@ def fma(typingctx, a, b, c):
     return vec(vec, vec, vec), lambda context, builder, sig, args: _intrinsic_call(builder, "fmuladd", args)
 
 
-def _range_ps():
-    """``vrangeps`` (AVX-512 DQ) where the vectors are 512-bit and the CPU has it: ``sign(a) min(|a|, |b|)`` in one
-    instruction; None elsewhere."""
-    if LANES != 16:
-        return None
-    import llvmlite.binding as ll
-
-    try:
-        if not ll.get_host_cpu_features().get("avx512dq", False):
-            return None
-    except RuntimeError:
-        return None
-    return "llvm.x86.avx512.mask.range.ps.512"
-
-
-_RANGE = _range_ps()
 
 
 @intrinsic

@@ -18,19 +18,19 @@ parameters and evaluates the same function in float32, differently organised (:m
   are cut so that each thread has at least ``TASKS_PER_THREAD`` tasks, so that a thread slowed down by another process
   does less of the work instead of holding up a fixed share of it. The decoder's last convolution runs in row bands
   on the same threads; the kernels release the GIL.
-* two threads per core: on an idle machine they cost about 6 % (640 x 480: 0.126 s against 0.118 s with one per
+* two threads per core: on an idle machine they cost about 6 % (640 x 480: 0.134 s against 0.126 s with one per
   core; the queue has no barriers to wait at, but two tasks share each core's caches), and beside another busy
   process they keep this process's share of the CPU (Linux shares it per runnable thread) at what the eager torch
-  path gets (benchmarks/RESULTS.md, "LRRNet under a busy CPU"). Pass ``threads=k`` to use exactly k threads, hence
-  at most k cores.
+  path gets (benchmarks/RESULTS.md, "LRRNet under a busy CPU", has both). Pass ``threads=k`` to use exactly k
+  threads, hence at most k cores.
 
 Outputs equal the eager modules up to float32 rounding (relative differences around 1e-6). Nothing is
 differentiable: results are numpy arrays (or tensors without history). The numba kernels are compiled once and
 cached on disk (the first call of a fresh installation compiles for about 6 s; later processes load them in 0.3 s).
 
-Measured on 2 AVX-512 cores (Intel Xeon, sgemm 328 GFLOP/s), random weights: a 640 x 480 pair in 0.13 s (eager:
-about 10 s), 3840 x 2160 in 3.6 s with a peak RSS under 0.95 GB (process included), 64-67 % of the sgemm;
-benchmarks/RESULTS.md has the current figures beside the sgemm of their run.
+Measured on 2 AVX-512 cores (Intel Xeon), random weights, ``fuse_images``: a 640 x 480 pair in 0.13 s (eager: 9.4 s)
+and 1920 x 1080 in 0.86 s, 66 % and 68 % of the sgemm of that run (329 GFLOP/s); 3840 x 2160 in 3.8 s with a peak
+RSS of 975 MB (process included), 61 % (another run, sgemm 334). benchmarks/RESULTS.md has the current figures.
 
 Use :func:`fast_supported` to decide: it accepts the "llrr" extractor with 3 x 3 kernels, one image channel, either
 fusion, any n and number of blocks, float32 parameters on the CPU and no hooks; everything else (the "conv8" and
@@ -72,9 +72,10 @@ half. More tasks cost overlap: with the previous kernels at 640 x 480 (sgemm 315
 process, against 0.332 / 0.437 / 0.531 s with 2 tasks each (strips of 160). With the earlier channels-last kernels 2
 tasks per thread was the best of 1, 2, 4 and 8."""
 THREADS_PER_CORE = 2
-"""Threads of the default pool per numba thread (:func:`default_threads`). Measured at 640 x 480 (sgemm 72 GFLOP/s):
-idle 0.665 s with 2 per core against 0.673 s with 1; beside a spinning process 1.32x the idle time against 1.55x,
-beside a 2-thread BLAS process 1.35x against 2.05x (the eager path: 1.42x and 1.77x)."""
+"""Threads of the default pool per numba thread (:func:`default_threads`). Measured at 640 x 480 with the present
+kernels (benchmarks/RESULTS.md, "LRRNet under a busy CPU", sgemm 328 GFLOP/s): idle 0.134 s with 2 per core against
+0.126 s with 1; beside a spinning process 1.34x the idle time against 1.60x, beside a 2-thread BLAS process 1.62x
+against 2.14x (the eager path: 1.63x and 2.00x)."""
 
 
 def default_threads() -> int:
@@ -121,10 +122,9 @@ def _branch_arrays(branch: LLRRBranch, low: PaddedConv | None, sparse: PaddedCon
     K, n = branch.theta.numel(), branch.n
     T = len(branch.blocks)
     theta = _f32(branch.theta).reshape(K)
-    sparse_part = np.arange(K) >= n
-    perm = np.lexsort((theta < 0, sparse_part))  # stable: low-rank before sparse, theta >= 0 before theta < 0
-    seg = np.array([0, ((~sparse_part) & (theta >= 0)).sum(), n, n + ((sparse_part) & (theta >= 0)).sum(), K],
-                   np.int64)
+    sparse_part, negative = np.arange(K) >= n, theta < 0
+    perm = np.lexsort((negative, sparse_part))  # stable: low-rank before sparse, theta >= 0 before theta < 0
+    seg = np.array([0, (~sparse_part & ~negative).sum(), n, n + (sparse_part & ~negative).sum(), K], np.int64)
     convs = [(_taps_first(branch.c0), _f32(branch.c0.conv.bias))]
     convs += [(_taps_first(b.c2), _f32(b.c2.conv.bias)) for b in branch.blocks]
     if low is None:  # no decoder: zero weights (the kernel's decoded parts are then only the biases, unused)

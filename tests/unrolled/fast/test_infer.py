@@ -96,7 +96,8 @@ def test_strips_and_threads_change_nothing(random_net, strip, threads, rng):
                                   fast_forward(random_net, ir, vi, threads=1))
 
 
-@pytest.mark.parametrize("config", [dict(n=8, blocks=2), dict(n=5, blocks=1, fusion="add"), dict(n=16, blocks=7)])
+@pytest.mark.parametrize("config", [dict(n=8, blocks=2), dict(n=5, blocks=1, fusion="add"), dict(n=16, blocks=7),
+                                    dict(n=3, n_sparse=6, blocks=1), dict(n=7, n_sparse=2, blocks=2)])
 def test_other_llrr_architectures(config, rng):
     torch.manual_seed(2)
     net = realistic(LRRNet(**config), 3)
@@ -120,6 +121,20 @@ def test_branch_maps_equal_eager(random_net, rng):
     in_strips = fast_branch(random_net.vi, x, strip=10)  # strips change which pixels a task computes, not how: exact
     torch.testing.assert_close(in_strips[0], low, rtol=0, atol=0)
     torch.testing.assert_close(in_strips[1], sparse, rtol=0, atol=0)
+
+
+def test_branch_maps_with_more_sparse_than_low_rank_maps_equal_eager(rng):
+    """n_sparse != n: the kernels order the channels by part (and threshold sign) and put each map back in place."""
+    torch.manual_seed(5)
+    net = realistic(LRRNet(n=3, n_sparse=6, blocks=2), 6).eval()
+    x = torch.from_numpy(rng.random((1, 1, 21, 35)).astype(np.float32))
+    low, sparse = fast_branch(net.ir, x)
+    with torch.inference_mode():
+        ref_low, ref_sparse = net.ir(x)
+    assert low.shape == (1, 3, 21, 35) and sparse.shape == (1, 6, 21, 35)
+    scale = max(ref_low.abs().max(), ref_sparse.abs().max())
+    torch.testing.assert_close(low, ref_low, rtol=0, atol=1e-5 * scale)
+    torch.testing.assert_close(sparse, ref_sparse, rtol=0, atol=1e-5 * scale)
 
 
 def test_hooks_and_replaced_modules_are_refused():
